@@ -1,0 +1,28 @@
+/* event.c - names of event kinds and flow end reasons as records spell them (DESIGN §5). */
+#include "event.h"
+
+static const char *const kind_names[IW_EV__COUNT] = {
+    [IW_EV_FLOW] = "flow", [IW_EV_MQTT] = "mqtt", [IW_EV_COAP] = "coap", [IW_EV_MODBUS] = "modbus",
+    [IW_EV_TLS] = "tls",   [IW_EV_SSH] = "ssh",   [IW_EV_DNS] = "dns",   [IW_EV_TUNNEL] = "tunnel",
+};
+
+static const char *const end_names[IW_END__COUNT] = {
+    [IW_END_FIN] = "fin",         [IW_END_RST] = "rst",           [IW_END_TIMEOUT] = "timeout",
+    [IW_END_EVICTED] = "evicted", [IW_END_SHUTDOWN] = "shutdown",
+};
+
+/* Returns a static string; "unknown" for a value outside the enum (never NULL). */
+const char *iw_event_kind_name(enum iw_event_kind k)
+{
+	if ((unsigned)k >= IW_EV__COUNT || kind_names[k] == NULL)
+		return "unknown";
+	return kind_names[k];
+}
+
+/* Returns a static string; "unknown" for a value outside the enum (never NULL). */
+const char *iw_flow_end_name(enum iw_flow_end e)
+{
+	if ((unsigned)e >= IW_END__COUNT || end_names[e] == NULL)
+		return "unknown";
+	return end_names[e];
+}

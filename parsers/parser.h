@@ -1,0 +1,55 @@
+/* parser.h - the application parser descriptor and its registry (STYLE.md "Adding things").
+ *
+ * A parser is a pure function of (bytes, its per-flow state) to events: no globals, no
+ * I/O. Adding one is a file exporting a const struct iw_parser plus one line in
+ * parsers/registry.c. The sensor picks a flow's parser from the strict probes here,
+ * then from nDPI's answer (ndpi_name), then from the ports. */
+#ifndef IW_PARSER_H
+#define IW_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cursor.h"
+#include "event.h"
+
+enum { IW_DIR_TOSERVER = 0, IW_DIR_TOCLIENT = 1 };
+
+/* What a parser sees of the flow and how it reports. Owned by the sensor. */
+struct iw_parse_ctx {
+	uint64_t ts_us;
+	uint64_t flow_id;
+	const struct iw_flow_key *key; /* client first */
+	/* hands a decoded event on; the event may live on the parser's stack */
+	void (*emit)(struct iw_parse_ctx *ctx, struct iw_event *ev);
+	/* counts a malformed message; reason is a static string ("mqtt.remaining_length") */
+	void (*anomaly)(struct iw_parse_ctx *ctx, const char *reason);
+	void *arg; /* the sensor's */
+};
+
+struct iw_parser {
+	const char *name;      /* app_proto in records */
+	uint8_t ipproto;       /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t ports[4];     /* server ports that select it when nothing else does */
+	const char *ndpi_name; /* nDPI protocol name that selects it ("MQTT"), or NULL */
+	/* Strict look at the first payload of one direction: IW_OK when the bytes can only
+	 * be this protocol, IW_NEED_MORE when too few bytes to tell, IW_ERR otherwise. */
+	int (*probe)(const uint8_t *data, size_t len, int dir);
+	/* Per-flow state; state_new aborts on allocation failure like every allocation. */
+	void *(*state_new)(void);
+	void (*state_free)(void *st);
+	/* TCP: bytes of one direction in order; returns bytes consumed (> 0), IW_NEED_MORE
+	 * (call again with more bytes appended) or IW_ERR (stop parsing this direction).
+	 * UDP: one datagram; a return < 0 counts the datagram as malformed. */
+	int (*parse)(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data, size_t len);
+	/* TCP only, optional: len bytes of this direction were never seen. */
+	void (*gap)(void *st, struct iw_parse_ctx *ctx, int dir, uint32_t len);
+	/* Optional: the flow ended; a last chance to emit. */
+	void (*end)(void *st, struct iw_parse_ctx *ctx);
+	uint32_t max_message; /* largest message buffered per direction; 0: 64 KiB */
+};
+
+/* NULL-terminated, in probe order. */
+extern const struct iw_parser *const iw_parsers[];
+
+#endif

@@ -1,0 +1,65 @@
+/* rule.h - the rule descriptor and its registry (DESIGN §1 "rules").
+ *
+ * A rule is one file exporting a const struct iw_rule plus one line in rules/registry.c.
+ * It says which event kinds it wants, gets them in on_event, and gets the packet clock
+ * in on_tick; it raises alerts through the context. No globals: its state comes from
+ * state_new. */
+#ifndef IW_RULE_H
+#define IW_RULE_H
+
+#include <stdint.h>
+
+#include "../parsers/event.h"
+#include "alert.h"
+#include "state.h"
+
+/* rules.* of the configuration (DESIGN §4); durations in seconds. Lists are arrays of
+ * strings with their count. Owned by the configuration. */
+struct iw_rules_cfg {
+	struct {
+		uint64_t max_duration, renewal_max, renewal_window;
+	} tunnel;
+	struct {
+		char **trusted_clients;
+		unsigned n_trusted_clients;
+		char **publish_namespaces;
+		unsigned n_publish_namespaces;
+		char **subscribe_namespaces;
+		unsigned n_subscribe_namespaces;
+		uint64_t shared_credentials_max;
+	} mqtt;
+	struct {
+		uint64_t expiry_lead, storm_min_devices, storm_bucket, flood_min_devices, flood_window;
+	} cert;
+	struct {
+		char **allowed;
+		unsigned n_allowed;
+		char **ip_ranges;
+		unsigned n_ip_ranges;
+	} region;
+	struct {
+		char **allowed_writers;
+		unsigned n_allowed_writers;
+	} modbus;
+};
+
+struct iw_rule_ctx {
+	const struct iw_rules_cfg *cfg;
+	struct iw_state *state;
+	void (*raise)(struct iw_rule_ctx *ctx, struct iw_alert *a);
+	void *arg; /* the sensor's */
+};
+
+struct iw_rule {
+	const char *id; /* family prefix; each alert carries its own full rule id */
+	uint32_t kinds; /* bit (1u << IW_EV_...) per event kind it wants */
+	void *(*state_new)(void);
+	void (*state_free)(void *st);
+	void (*on_event)(void *st, struct iw_rule_ctx *ctx, const struct iw_event *ev);
+	void (*on_tick)(void *st, struct iw_rule_ctx *ctx, uint64_t now_us);
+};
+
+/* NULL-terminated. */
+extern const struct iw_rule *const iw_rules[];
+
+#endif

@@ -1,0 +1,235 @@
+/* main.c - the iotwatch command line (DESIGN §3): options, configuration, signals, and
+ * the capture loop. Exit status: 0 success, 1 runtime failure, 2 usage or configuration. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "config.h"
+#include "sensor.h"
+
+#ifndef IW_VERSION
+#define IW_VERSION "0.1.0"
+#endif
+
+#define MAX_SOURCES 64
+#define MAX_SETS    64
+
+static volatile sig_atomic_t stop_flag, hup_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	hup_flag = 1;
+}
+
+static void usage(FILE *o)
+{
+	fputs("usage: iotwatch -r FILE [-r FILE ...] | -i IFACE [-i IFACE ...] [options]\n"
+	      "Passive IoT/OT network security sensor: MQTT, CoAP, Modbus/TCP, remote-access tunnels.\n"
+	      "\n"
+	      "  -r, --read FILE        replay a pcap or pcapng capture (\"-\" reads stdin); repeatable, in "
+	      "order\n"
+	      "  -i, --interface IFACE  capture live from a SPAN port or TAP; repeatable\n"
+	      "  -c, --config FILE      YAML configuration (all keys optional; defaults are built in)\n"
+	      "  -f, --filter EXPR      BPF capture filter (overrides capture.filter)\n"
+	      "  -o, --alerts FILE      alerts as JSON lines (\"-\" = stdout); sets exporters.jsonl.path\n"
+	      "  -e, --events FILE      also write every decoded event as JSON lines\n"
+	      "      --set KEY=VALUE    override one configuration key (lists comma-separated)\n"
+	      "      --check-config     validate the configuration, print the effective one, exit\n"
+	      "      --stats            summary on stderr and a stats record at the end of the events\n"
+	      "      --no-ndpi          classify by our own probes and ports only\n"
+	      "  -q, --quiet            no progress line\n"
+	      "  -v, --verbose          say what is being read and written\n"
+	      "  -V, --version          print the version\n"
+	      "  -h, --help             this help\n"
+	      "\n"
+	      "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
+	      "See iotwatch(8) and config/iotwatch.yaml.\n",
+	      o);
+}
+
+static int die2(const char *msg, const char *arg)
+{
+	fprintf(stderr, "iotwatch: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	return 2;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_SET = 256, OPT_CHECK, OPT_STATS, OPT_NO_NDPI };
+	static const struct option longopts[] = {
+	    {"read", required_argument, NULL, 'r'},
+	    {"interface", required_argument, NULL, 'i'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"filter", required_argument, NULL, 'f'},
+	    {"alerts", required_argument, NULL, 'o'},
+	    {"events", required_argument, NULL, 'e'},
+	    {"set", required_argument, NULL, OPT_SET},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"stats", no_argument, NULL, OPT_STATS},
+	    {"no-ndpi", no_argument, NULL, OPT_NO_NDPI},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	char *files[MAX_SOURCES], *ifaces[MAX_SOURCES], *sets[MAX_SETS];
+	unsigned nfiles = 0, nifaces = 0, nsets = 0;
+	const char *config_path = NULL, *filter = NULL;
+	struct iw_sensor_opts so = {0};
+	bool check = false, quiet = false, verbose = false;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":r:i:c:f:o:e:qvVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			if (nfiles == MAX_SOURCES)
+				return die2("too many -r", NULL);
+			files[nfiles++] = optarg;
+			break;
+		case 'i':
+			if (nifaces == MAX_SOURCES)
+				return die2("too many -i", NULL);
+			ifaces[nifaces++] = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'f':
+			filter = optarg;
+			break;
+		case 'o':
+			so.alerts_path = optarg;
+			break;
+		case 'e':
+			so.events_path = optarg;
+			break;
+		case OPT_SET:
+			if (nsets == MAX_SETS)
+				return die2("too many --set", NULL);
+			sets[nsets++] = optarg;
+			break;
+		case OPT_CHECK:
+			check = true;
+			break;
+		case OPT_STATS:
+			so.stats = true;
+			break;
+		case OPT_NO_NDPI:
+			so.no_ndpi = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("iotwatch %s\n", IW_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "iotwatch: option %s needs a value (try --help)\n", argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "iotwatch: unknown option %s (try --help)\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "iotwatch: unexpected argument \"%s\" (try --help)\n", argv[optind]);
+		return 2;
+	}
+
+	struct iw_config cfg;
+	char err[512];
+	iw_config_defaults(&cfg);
+	int rc = 2;
+	if (config_path && iw_config_load(&cfg, config_path, err, sizeof(err)) != 0)
+		goto cfg_error;
+	for (unsigned i = 0; i < nsets; i++)
+		if (iw_config_set(&cfg, sets[i], err, sizeof(err)) != 0)
+			goto cfg_error;
+	if (filter) {
+		free(cfg.capture.filter);
+		cfg.capture.filter = strdup(filter);
+		if (!cfg.capture.filter)
+			abort();
+	}
+	if (check) {
+		iw_config_print(&cfg, stdout);
+		iw_config_free(&cfg);
+		return 0;
+	}
+	if (!nfiles && !nifaces) {
+		iw_config_free(&cfg);
+		return die2("nothing to read: give -r FILE or -i IFACE (try --help)", NULL);
+	}
+	if (nfiles && nifaces) {
+		iw_config_free(&cfg);
+		return die2("-r and -i cannot be mixed", NULL);
+	}
+
+	struct sigaction sa = {0};
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int code;
+	struct iw_sensor *s = iw_sensor_new(&cfg, &so, err, sizeof(err), &code);
+	if (!s) {
+		fprintf(stderr, "iotwatch: %s\n", err);
+		iw_config_free(&cfg);
+		return code;
+	}
+	struct iw_capture_opts co = {
+	    .filter = cfg.capture.filter,
+	    .snaplen = (int)cfg.capture.snaplen,
+	    .promisc = cfg.capture.promisc,
+	    .immediate = cfg.capture.immediate,
+	    .progress = !quiet && nfiles && isatty(STDERR_FILENO),
+	    .stop = &stop_flag,
+	    .hup = &hup_flag,
+	};
+	if (verbose)
+		fprintf(stderr, "iotwatch %s: %s %u %s\n", IW_VERSION, nfiles ? "replaying" : "capturing on",
+		        nfiles ? nfiles : nifaces, nfiles ? "file(s)" : "interface(s)");
+	double t0 = mono();
+	err[0] = '\0';
+	rc = nfiles ? iw_capture_replay(s, files, nfiles, &co, err, sizeof(err))
+	            : iw_capture_live(s, ifaces, nifaces, &co, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "iotwatch: %s\n", err);
+	iw_sensor_finish(s, mono() - t0);
+	iw_config_free(&cfg);
+	return rc;
+
+cfg_error:
+	fprintf(stderr, "iotwatch: %s\n", err);
+	iw_config_free(&cfg);
+	return rc;
+}

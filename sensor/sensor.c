@@ -1,0 +1,895 @@
+/* sensor.c - wires the pipeline of DESIGN §1: decode, flows, reassembly, classification
+ * (strict probes, then nDPI, then ports), app parsers, events to rules and exporters,
+ * and the counters behind --stats. */
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../exporters/json.h"
+#include "../exporters/record.h"
+#include "../parsers/classify.h"
+#include "../parsers/parser.h"
+#include "../rules/rule.h"
+#include "flow.h"
+#include "sensor.h"
+
+#define MAX_PARSERS         32
+#define MAX_NAMED           128   /* distinct anomaly reasons, rule ids, nDPI names counted */
+#define PRECLASS_BUF        16384 /* stream bytes kept per direction until the parser is known */
+#define CLASSIFY_PKTS       10    /* payload packets looked at before giving up */
+#define DEFAULT_MAX_MESSAGE 65536
+#define MAX_EXPORTERS       8
+#define MAX_CAPTURES        16
+
+struct named_count {
+	const char *name;
+	uint64_t n;
+};
+
+struct exp_inst {
+	const struct iw_exporter *desc;
+	void *st;
+	unsigned kinds;
+};
+
+struct iw_sensor {
+	const struct iw_config *cfg;
+	struct iw_sensor_opts opts;
+	struct iw_defrag *defrag;
+	struct iw_flow_table *flows;
+	struct iw_ndpi *ndpi;
+	struct iw_cidr *devnets;
+	unsigned n_devnets;
+
+	/* parser selection */
+	const struct iw_parser *parsers[MAX_PARSERS];
+	int parser_ndpi[MAX_PARSERS];
+	unsigned n_parsers;
+	uint8_t tcp_port[65536], udp_port[65536]; /* parser index + 1 by server port */
+	uint8_t server_ports[65536 / 8];
+
+	/* rules and exporters */
+	const struct iw_rule *rules[64];
+	void *rule_state[64];
+	unsigned n_rules;
+	struct iw_rule_ctx rctx;
+	struct exp_inst exp[MAX_EXPORTERS];
+	unsigned n_exp;
+	unsigned want_kinds; /* IW_REC_ bits some exporter takes */
+	struct iw_json json;
+
+	/* counters */
+	uint64_t packets, bytes, now_us, first_us;
+	uint64_t malformed[IW_MAL__COUNT];
+	uint64_t events[IW_EV__COUNT];
+	uint64_t capture_errors;
+	struct named_count anomalies[MAX_NAMED], alerts[MAX_NAMED], lowered[MAX_NAMED];
+	unsigned n_anomalies, n_alerts, n_lowered;
+	struct iw_stream_stats stream;
+	uint64_t by_probe, by_ndpi, by_port, unclassified, ndpi_flows, buffer_overflows;
+	struct iw_capture_stats captures[MAX_CAPTURES];
+	unsigned n_captures;
+	char lower_buf[MAX_NAMED][32];
+};
+
+/* What a parser callback needs to find its way back. */
+struct feed {
+	struct iw_parse_ctx ctx;
+	struct iw_sensor *s;
+	struct iw_flow *f;
+	int dir;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	if (!p) {
+		fputs("iotwatch: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+static void count_named(struct named_count *t, unsigned *n, const char *name)
+{
+	for (unsigned i = 0; i < *n; i++) {
+		if (t[i].name == name || !strcmp(t[i].name, name)) {
+			t[i].n++;
+			return;
+		}
+	}
+	if (*n < MAX_NAMED)
+		t[(*n)++] = (struct named_count){name, 1};
+}
+
+/* ---- records ---- */
+
+static void write_record(struct iw_sensor *s, enum iw_rec_kind kind, const char *key)
+{
+	for (unsigned i = 0; i < s->n_exp; i++)
+		if (s->exp[i].kinds & kind)
+			s->exp[i].desc->write(s->exp[i].st, kind, key, s->json.buf, s->json.len);
+}
+
+static void device_of(struct iw_sensor *s, const struct iw_flow *f, struct iw_device *d, char *ip,
+                      size_t iplen)
+{
+	/* the device side is the end inside sensor.device_networks, else the client */
+	const struct iw_addr *a = &f->key.src;
+	if (s->n_devnets) {
+		bool src_in = false, dst_in = false;
+		for (unsigned i = 0; i < s->n_devnets; i++) {
+			src_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.src);
+			dst_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.dst);
+		}
+		if (dst_in && !src_in)
+			a = &f->key.dst;
+	}
+	memset(d, 0, sizeof(*d));
+	d->ip = iw_addr_str(a, f->key.family, ip, iplen);
+	d->id = d->ip;
+}
+
+static void raise_alert(struct iw_rule_ctx *ctx, struct iw_alert *a)
+{
+	struct iw_sensor *s = ctx->arg;
+	count_named(s->alerts, &s->n_alerts, a->rule);
+	if (!(s->want_kinds & IW_REC_ALERT))
+		return;
+	iw_json_reset(&s->json);
+	iw_record_alert(&s->json, s->cfg->sensor.name, a);
+	write_record(s, IW_REC_ALERT, a->device.id);
+}
+
+/* Hands an event whose common part is filled to the rules and the exporters. */
+static void dispatch(struct iw_sensor *s, struct iw_event *ev)
+{
+	s->events[ev->kind]++;
+	for (unsigned i = 0; i < s->n_rules; i++)
+		if (s->rules[i]->kinds & (1u << ev->kind) && s->rules[i]->on_event)
+			s->rules[i]->on_event(s->rule_state[i], &s->rctx, ev);
+	if (!(s->want_kinds & IW_REC_EVENT))
+		return;
+	iw_json_reset(&s->json);
+	iw_record_event(&s->json, s->cfg->sensor.name, ev);
+	write_record(s, IW_REC_EVENT, ev->device.id);
+}
+
+static const char *flow_app_name(const struct iw_flow *f)
+{
+	if (f->parser)
+		return f->parser->name;
+	return f->ndpi_name;
+}
+
+static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev, char *ip, size_t iplen)
+{
+	ev->ts_us = s->now_us;
+	ev->flow_id = f->id;
+	ev->key = &f->key;
+	ev->app_proto = flow_app_name(f);
+	device_of(s, f, &ev->device, ip, iplen);
+}
+
+static void ctx_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
+{
+	struct feed *fd = (struct feed *)ctx;
+	char ip[64];
+	fill_common(fd->s, fd->f, ev, ip, sizeof(ip));
+	dispatch(fd->s, ev);
+}
+
+static void ctx_anomaly(struct iw_parse_ctx *ctx, const char *reason)
+{
+	struct feed *fd = (struct feed *)ctx;
+	count_named(fd->s->anomalies, &fd->s->n_anomalies, reason);
+}
+
+static void feed_init(struct feed *fd, struct iw_sensor *s, struct iw_flow *f, int dir)
+{
+	fd->ctx.ts_us = s->now_us;
+	fd->ctx.flow_id = f->id;
+	fd->ctx.key = &f->key;
+	fd->ctx.emit = ctx_emit;
+	fd->ctx.anomaly = ctx_anomaly;
+	fd->ctx.arg = s;
+	fd->s = s;
+	fd->f = f;
+	fd->dir = dir;
+}
+
+/* ---- app parsers ---- */
+
+static void buf_append(struct iw_flow_dir *d, const uint8_t *data, uint32_t len)
+{
+	if (d->buf_len + len > d->buf_cap) {
+		uint32_t cap = d->buf_cap ? d->buf_cap : 1024;
+		while (cap < d->buf_len + len)
+			cap *= 2;
+		uint8_t *nb = realloc(d->buf, cap);
+		if (!nb) {
+			fputs("iotwatch: out of memory\n", stderr);
+			abort();
+		}
+		d->buf = nb;
+		d->buf_cap = cap;
+	}
+	memcpy(d->buf + d->buf_len, data, len);
+	d->buf_len += len;
+}
+
+static void buf_drop(struct iw_flow_dir *d)
+{
+	free(d->buf);
+	d->buf = NULL;
+	d->buf_len = d->buf_cap = 0;
+}
+
+/* Runs the parser over data; returns how many bytes it consumed. */
+static uint32_t run_parser(struct feed *fd, const uint8_t *data, uint32_t len)
+{
+	struct iw_flow *f = fd->f;
+	struct iw_flow_dir *d = &f->dir[fd->dir];
+	uint32_t off = 0;
+	while (off < len && !d->parse_off) {
+		int rc = f->parser->parse(f->pstate, &fd->ctx, fd->dir, data + off, len - off);
+		if (rc == IW_NEED_MORE)
+			break;
+		if (rc <= 0 || (uint32_t)rc > len - off) {
+			d->parse_off = true;
+			if (rc != IW_ERR)
+				ctx_anomaly(&fd->ctx, "parser_no_progress");
+			break;
+		}
+		off += (uint32_t)rc;
+	}
+	return d->parse_off ? len : off;
+}
+
+/* Stream bytes (or a gap when data is NULL) of one direction for the flow's parser. */
+static void parser_bytes(struct feed *fd, const uint8_t *data, uint32_t len)
+{
+	struct iw_flow *f = fd->f;
+	struct iw_flow_dir *d = &f->dir[fd->dir];
+	if (d->parse_off)
+		return;
+	if (!data) {
+		buf_drop(d);
+		f->gaps++;
+		if (f->parser->gap)
+			f->parser->gap(f->pstate, &fd->ctx, fd->dir, len);
+		return;
+	}
+	if (!d->buf_len) {
+		uint32_t used = run_parser(fd, data, len);
+		if (used < len && !d->parse_off)
+			buf_append(d, data + used, len - used);
+	} else {
+		buf_append(d, data, len);
+		uint32_t used = run_parser(fd, d->buf, d->buf_len);
+		memmove(d->buf, d->buf + used, d->buf_len - used);
+		d->buf_len -= used;
+	}
+	uint32_t max = f->parser->max_message ? f->parser->max_message : DEFAULT_MAX_MESSAGE;
+	if (d->buf_len > max) {
+		/* a message larger than the parser accepts: skip what is buffered */
+		fd->s->buffer_overflows++;
+		uint32_t n = d->buf_len;
+		buf_drop(d);
+		f->gaps++;
+		if (f->parser->gap)
+			f->parser->gap(f->pstate, &fd->ctx, fd->dir, n);
+	}
+	if (d->buf_len == 0 && d->buf_cap > 4096)
+		buf_drop(d); /* give back memory a large message needed */
+}
+
+static bool wants_bytes(const struct iw_flow *f)
+{
+	return !f->classified || (f->parser && f->parser->parse);
+}
+
+/* Stream callback: in-order bytes before classification are kept to replay later. */
+static void stream_out(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct feed *fd = arg;
+	struct iw_flow *f = fd->f;
+	if (f->classified) {
+		if (f->parser && f->parser->parse)
+			parser_bytes(fd, data, len);
+		return;
+	}
+	struct iw_flow_dir *d = &f->dir[fd->dir];
+	if (!data || d->buf_len + len > PRECLASS_BUF) {
+		d->parse_off = true; /* a hole before the parser even started: give up this way */
+		buf_drop(d);
+		return;
+	}
+	if (!d->parse_off)
+		buf_append(d, data, len);
+}
+
+/* ---- classification ---- */
+
+static const char *lowered_name(struct iw_sensor *s, const char *name)
+{
+	if (!name)
+		return NULL;
+	for (unsigned i = 0; i < s->n_lowered; i++)
+		if (s->lowered[i].name == name)
+			return s->lower_buf[i];
+	if (s->n_lowered >= MAX_NAMED)
+		return "other";
+	unsigned i = s->n_lowered++;
+	s->lowered[i].name = name;
+	size_t k = 0;
+	for (; name[k] && k + 1 < sizeof(s->lower_buf[i]); k++)
+		s->lower_buf[i][k] = (char)tolower((unsigned char)name[k]);
+	s->lower_buf[i][k] = '\0';
+	return s->lower_buf[i];
+}
+
+static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_parser *p)
+{
+	f->classified = true;
+	if (f->ndpi) {
+		iw_ndpi_flow_free(f->ndpi);
+		f->ndpi = NULL;
+	}
+	f->parser = p;
+	if (p && p->parse) {
+		if (p->state_new)
+			f->pstate = p->state_new();
+		/* replay what reassembly delivered while we did not know */
+		for (int dir = 0; dir < 2; dir++) {
+			struct iw_flow_dir *d = &f->dir[dir];
+			if (!d->buf_len)
+				continue;
+			uint8_t *b = d->buf;
+			uint32_t n = d->buf_len;
+			d->buf = NULL;
+			d->buf_len = d->buf_cap = 0;
+			struct feed fd;
+			feed_init(&fd, s, f, dir);
+			parser_bytes(&fd, b, n);
+			free(b);
+		}
+	} else {
+		for (int dir = 0; dir < 2; dir++) {
+			buf_drop(&f->dir[dir]);
+			iw_stream_free(&f->dir[dir].stream);
+		}
+	}
+}
+
+static const struct iw_parser *parser_by_ndpi(struct iw_sensor *s, const struct iw_ndpi_result *r)
+{
+	for (unsigned i = 0; i < s->n_parsers; i++)
+		if (s->parser_ndpi[i] > 0 && (s->parser_ndpi[i] == r->master || s->parser_ndpi[i] == r->app))
+			return s->parsers[i];
+	return NULL;
+}
+
+static const struct iw_parser *parser_by_port(struct iw_sensor *s, const struct iw_flow *f)
+{
+	const uint8_t *t = f->key.proto == IPPROTO_TCP   ? s->tcp_port
+	                   : f->key.proto == IPPROTO_UDP ? s->udp_port
+	                                                 : NULL;
+	if (!t)
+		return NULL;
+	unsigned i = t[f->key.dport] ? t[f->key.dport] : t[f->key.sport];
+	return i ? s->parsers[i - 1] : NULL;
+}
+
+static void classify(struct iw_sensor *s, struct iw_flow *f, const struct iw_packet *pkt, int dir)
+{
+	if (pkt->payload_len) {
+		f->probe_pkts++;
+		for (unsigned i = 0; i < s->n_parsers; i++) {
+			const struct iw_parser *p = s->parsers[i];
+			if (p->probe && p->ipproto == f->key.proto &&
+			    p->probe(pkt->payload, pkt->payload_len, dir) == IW_OK) {
+				s->by_probe++;
+				set_parser(s, f, p);
+				return;
+			}
+		}
+	}
+	if (s->ndpi && pkt->payload_len && !f->ndpi) {
+		f->ndpi = iw_ndpi_flow_new(s->ndpi);
+		s->ndpi_flows++;
+	}
+	struct iw_ndpi_result r;
+	if (f->ndpi && iw_ndpi_packet(s->ndpi, f->ndpi, pkt->l3, pkt->l3_len, pkt->ts_us, &r)) {
+		s->by_ndpi++;
+		f->ndpi_name = lowered_name(s, r.name);
+		set_parser(s, f, parser_by_ndpi(s, &r));
+		return;
+	}
+	if (f->probe_pkts < CLASSIFY_PKTS)
+		return;
+	/* nothing decided: nDPI's guess, then the port */
+	const struct iw_parser *p = NULL;
+	if (f->ndpi) {
+		iw_ndpi_giveup(s->ndpi, f->ndpi, &r);
+		if (r.master || r.app) {
+			f->ndpi_name = lowered_name(s, r.name);
+			p = parser_by_ndpi(s, &r);
+		}
+	}
+	if (!p)
+		p = parser_by_port(s, f);
+	if (p)
+		s->by_port++;
+	else if (!f->ndpi_name)
+		s->unclassified++;
+	set_parser(s, f, p);
+}
+
+/* ---- flows ---- */
+
+static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
+{
+	struct iw_sensor *s = arg;
+	if (!f->classified) {
+		/* short flows: let nDPI guess and the ports speak before the record */
+		const struct iw_parser *p = NULL;
+		if (f->ndpi) {
+			struct iw_ndpi_result r;
+			iw_ndpi_giveup(s->ndpi, f->ndpi, &r);
+			if (r.master || r.app) {
+				f->ndpi_name = lowered_name(s, r.name);
+				p = parser_by_ndpi(s, &r);
+			}
+		}
+		if (!p)
+			p = parser_by_port(s, f);
+		set_parser(s, f, p);
+	}
+	for (int dir = 0; dir < 2; dir++) {
+		struct feed fd;
+		feed_init(&fd, s, f, dir);
+		if (f->parser && f->parser->parse && !f->dir[dir].parse_off)
+			iw_stream_flush(&f->dir[dir].stream, stream_out, &fd, &s->stream);
+		iw_stream_free(&f->dir[dir].stream);
+		buf_drop(&f->dir[dir]);
+	}
+	struct feed fd;
+	feed_init(&fd, s, f, IW_DIR_TOSERVER);
+	if (f->parser && f->parser->end)
+		f->parser->end(f->pstate, &fd.ctx);
+	if (f->pstate && f->parser->state_free)
+		f->parser->state_free(f->pstate);
+	f->pstate = NULL;
+
+	struct iw_event ev = {.kind = IW_EV_FLOW};
+	char ip[64];
+	fill_common(s, f, &ev, ip, sizeof(ip));
+	ev.u.flow = (struct iw_ev_flow){
+	    .start_us = f->first_us,
+	    .end_us = f->last_us,
+	    .pkts_toserver = f->pkts[0],
+	    .pkts_toclient = f->pkts[1],
+	    .bytes_toserver = f->bytes[0],
+	    .bytes_toclient = f->bytes[1],
+	    .reason = reason,
+	    .tcp_flags_ts = f->flags_seen[0],
+	    .tcp_flags_tc = f->flags_seen[1],
+	    .gaps = f->gaps,
+	    .ndpi = f->ndpi_name,
+	};
+	dispatch(s, &ev);
+}
+
+/* TCP: flags, close, reassembly. */
+static void tcp_packet(struct iw_sensor *s, struct iw_flow *f, const struct iw_packet *pkt, int dir)
+{
+	uint8_t fl = pkt->tcp_flags;
+	if (fl & IW_TCP_RST) {
+		if (!f->closed) {
+			f->closed = true;
+			f->close_reason = IW_END_RST;
+			iw_flow_set_class(s->flows, f, IW_FC_TCP_CLOSED);
+		}
+	}
+	if (!wants_bytes(f) || f->closed)
+		goto flags;
+	struct feed fd;
+	feed_init(&fd, s, f, dir);
+	struct iw_flow_dir *d = &f->dir[dir];
+	if (pkt->payload_len || (fl & (IW_TCP_SYN | IW_TCP_FIN)))
+		iw_stream_segment(&d->stream, (uint32_t)s->cfg->limits.stream_buffer, pkt->tcp_seq, fl,
+		                  pkt->payload, pkt->payload_len, stream_out, &fd, &s->stream);
+	if (fl & IW_TCP_ACK) {
+		struct feed fo;
+		feed_init(&fo, s, f, !dir);
+		iw_stream_acked(&f->dir[!dir].stream, pkt->tcp_ack, stream_out, &fo, &s->stream);
+	}
+flags:
+	if ((fl & IW_TCP_FIN) && !f->closed) {
+		f->flags_seen[dir] |= fl;
+		if ((f->flags_seen[0] & IW_TCP_FIN) && (f->flags_seen[1] & IW_TCP_FIN)) {
+			f->closed = true;
+			f->close_reason = IW_END_FIN;
+			iw_flow_set_class(s->flows, f, IW_FC_TCP_CLOSED);
+		}
+	}
+}
+
+void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                      uint64_t ts_us)
+{
+	s->packets++;
+	s->bytes += wirelen;
+	if (ts_us > s->now_us) {
+		if (!s->first_us)
+			s->first_us = ts_us;
+		s->now_us = ts_us;
+		iw_flow_expire(s->flows, ts_us);
+	}
+	struct iw_packet pkt;
+	enum iw_malformed why;
+	int rc = iw_decode(s->defrag, dlt, data, caplen, wirelen, ts_us, &pkt, &why);
+	if (rc != IW_OK) {
+		if (rc == IW_ERR)
+			s->malformed[why]++;
+		return;
+	}
+	int dir;
+	bool created;
+	struct iw_flow *f = iw_flow_lookup(s->flows, &pkt, &dir, &created);
+	if (!created && f->closed && pkt.key.proto == IPPROTO_TCP && (pkt.tcp_flags & IW_TCP_SYN) &&
+	    !(pkt.tcp_flags & IW_TCP_ACK)) {
+		/* the 5-tuple is reused by a new connection */
+		iw_flow_end(s->flows, f, (enum iw_flow_end)f->close_reason);
+		f = iw_flow_lookup(s->flows, &pkt, &dir, &created);
+	}
+	f->last_us = ts_us > f->last_us ? ts_us : f->last_us;
+	f->pkts[dir]++;
+	f->bytes[dir] += wirelen;
+	f->flags_seen[dir] |= pkt.tcp_flags;
+	if (!f->classified && pkt.key.proto != IPPROTO_TCP && pkt.key.proto != IPPROTO_UDP)
+		set_parser(s, f, NULL); /* ICMP and other IP protocols: flows without parsers */
+	if (!f->classified)
+		classify(s, f, &pkt, dir);
+	if (pkt.key.proto == IPPROTO_TCP) {
+		tcp_packet(s, f, &pkt, dir);
+	} else if (f->parser && f->parser->parse && pkt.payload_len) {
+		struct feed fd;
+		feed_init(&fd, s, f, dir);
+		if (f->parser->parse(f->pstate, &fd.ctx, dir, pkt.payload, pkt.payload_len) < 0)
+			ctx_anomaly(&fd.ctx, "datagram_malformed");
+	}
+}
+
+void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us)
+{
+	if (now_us > s->now_us) {
+		s->now_us = now_us;
+		iw_flow_expire(s->flows, now_us);
+	}
+	for (unsigned i = 0; i < s->n_rules; i++)
+		if (s->rules[i]->on_tick)
+			s->rules[i]->on_tick(s->rule_state[i], &s->rctx, s->now_us);
+}
+
+/* ---- set-up ---- */
+
+static int open_exporter(struct iw_sensor *s, const struct iw_exporter *e, const char *dest, unsigned kinds,
+                         char *err, size_t errlen)
+{
+	if (s->n_exp >= MAX_EXPORTERS) {
+		snprintf(err, errlen, "too many exporters");
+		return IW_ERR;
+	}
+	struct iw_exp_open o = {.cfg = &s->cfg->exporters, .dest = dest, .kinds = kinds};
+	char why[256] = "";
+	void *st = e->open(&o, why, sizeof(why));
+	if (!st) {
+		snprintf(err, errlen, "%s exporter: %s", e->name, why);
+		return IW_ERR;
+	}
+	s->exp[s->n_exp++] = (struct exp_inst){e, st, kinds};
+	s->want_kinds |= kinds;
+	return IW_OK;
+}
+
+static int open_exporters(struct iw_sensor *s, char *err, size_t errlen)
+{
+	const struct iw_exporter *jsonl = NULL;
+	for (const struct iw_exporter *const *e = iw_exporters; *e; e++) {
+		if (!strcmp((*e)->name, "jsonl")) {
+			jsonl = *e;
+			continue;
+		}
+		const char *dest = (*e)->configured(&s->cfg->exporters);
+		if (dest && *dest && open_exporter(s, *e, dest, IW_REC_ALERT | IW_REC_EVENT, err, errlen))
+			return IW_ERR;
+	}
+	if (!jsonl)
+		return IW_OK;
+	const char *alerts = s->opts.alerts_path;
+	if (!alerts) {
+		const char *c = jsonl->configured(&s->cfg->exporters);
+		alerts = c && *c ? c : NULL;
+	}
+	if (!alerts && s->n_exp == 0)
+		alerts = "-"; /* stdout when no output is on */
+	const char *events = s->opts.events_path;
+	unsigned ek = IW_REC_EVENT | (s->opts.stats ? IW_REC_STATS : 0);
+	if (alerts && events && !strcmp(alerts, events))
+		return open_exporter(s, jsonl, alerts, IW_REC_ALERT | ek, err, errlen);
+	if (alerts && open_exporter(s, jsonl, alerts, IW_REC_ALERT, err, errlen))
+		return IW_ERR;
+	if (events && open_exporter(s, jsonl, events, ek, err, errlen))
+		return IW_ERR;
+	return IW_OK;
+}
+
+struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sensor_opts *opts, char *err,
+                                size_t errlen, int *code)
+{
+	struct iw_sensor *s = xcalloc(1, sizeof(*s));
+	s->cfg = cfg;
+	s->opts = *opts;
+	*code = 2;
+	s->devnets = xcalloc(cfg->sensor.n_device_networks + 1, sizeof(*s->devnets));
+	for (unsigned i = 0; i < cfg->sensor.n_device_networks; i++) {
+		if (iw_cidr_parse(cfg->sensor.device_networks[i], &s->devnets[i]) != IW_OK) {
+			snprintf(err, errlen, "sensor.device_networks: \"%s\" is not a CIDR",
+			         cfg->sensor.device_networks[i]);
+			goto fail;
+		}
+	}
+	s->n_devnets = cfg->sensor.n_device_networks;
+
+	if (!opts->no_ndpi) {
+		s->ndpi = iw_ndpi_new();
+		if (!s->ndpi) {
+			snprintf(err, errlen, "nDPI failed to initialise");
+			*code = 1;
+			goto fail;
+		}
+	}
+	for (const struct iw_parser *const *p = iw_parsers; *p && s->n_parsers < MAX_PARSERS; p++) {
+		unsigned i = s->n_parsers++;
+		s->parsers[i] = *p;
+		s->parser_ndpi[i] =
+		    s->ndpi && (*p)->ndpi_name ? iw_ndpi_proto_id(s->ndpi, (*p)->ndpi_name) : -1;
+		for (unsigned k = 0; k < 4 && (*p)->ports[k]; k++) {
+			uint16_t port = (*p)->ports[k];
+			uint8_t *t = (*p)->ipproto == IPPROTO_TCP ? s->tcp_port : s->udp_port;
+			if (!t[port])
+				t[port] = (uint8_t)(i + 1);
+			s->server_ports[port / 8] |= (uint8_t)(1u << (port % 8));
+		}
+	}
+	struct iw_defrag_limits dl = {
+	    .max_datagrams = (uint32_t)(cfg->limits.max_fragments ? cfg->limits.max_fragments : 1),
+	    .max_bytes = (uint32_t)cfg->limits.fragment_bytes,
+	    .max_frags = 256,
+	    .timeout_us = 30ULL * 1000000,
+	};
+	s->defrag = iw_defrag_new(&dl);
+	struct iw_flow_limits fl = {
+	    .max_flows = cfg->limits.max_flows,
+	    .timeout_us = {cfg->limits.flow_timeout.tcp * 1000000,
+	                   cfg->limits.flow_timeout.tcp_closed * 1000000,
+	                   cfg->limits.flow_timeout.udp * 1000000},
+	};
+	s->flows = iw_flow_table_new(&fl, s->server_ports, flow_ended, s);
+	s->rctx = (struct iw_rule_ctx){.cfg = &cfg->rules, .raise = raise_alert, .arg = s};
+	for (const struct iw_rule *const *r = iw_rules; *r && s->n_rules < 64; r++) {
+		s->rules[s->n_rules] = *r;
+		s->rule_state[s->n_rules] = (*r)->state_new ? (*r)->state_new() : NULL;
+		s->n_rules++;
+	}
+	iw_json_init(&s->json);
+	*code = 1;
+	if (open_exporters(s, err, errlen))
+		goto fail;
+	return s;
+fail:
+	for (unsigned i = 0; i < s->n_exp; i++)
+		s->exp[i].desc->close(s->exp[i].st);
+	for (unsigned i = 0; i < s->n_rules; i++)
+		if (s->rules[i]->state_free)
+			s->rules[i]->state_free(s->rule_state[i]);
+	iw_json_free(&s->json);
+	iw_flow_table_free(s->flows);
+	iw_defrag_free(s->defrag);
+	iw_ndpi_free(s->ndpi);
+	free(s->devnets);
+	free(s);
+	return NULL;
+}
+
+void iw_sensor_reopen(struct iw_sensor *s)
+{
+	for (unsigned i = 0; i < s->n_exp; i++)
+		if (s->exp[i].desc->reopen)
+			s->exp[i].desc->reopen(s->exp[i].st);
+}
+
+void iw_sensor_capture_stats(struct iw_sensor *s, const struct iw_capture_stats *cs)
+{
+	for (unsigned i = 0; i < s->n_captures; i++) {
+		if (!strcmp(s->captures[i].name, cs->name)) {
+			s->captures[i] = *cs;
+			return;
+		}
+	}
+	if (s->n_captures < MAX_CAPTURES)
+		s->captures[s->n_captures++] = *cs;
+}
+
+void iw_sensor_capture_error(struct iw_sensor *s)
+{
+	s->capture_errors++;
+}
+
+uint64_t iw_sensor_packets(const struct iw_sensor *s)
+{
+	return s->packets;
+}
+
+uint64_t iw_sensor_bytes(const struct iw_sensor *s)
+{
+	return s->bytes;
+}
+
+/* ---- the end ---- */
+
+static uint64_t malformed_total(const struct iw_sensor *s)
+{
+	uint64_t n = 0;
+	for (int i = 1; i < IW_MAL__COUNT; i++)
+		n += s->malformed[i];
+	return n;
+}
+
+static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_total, uint64_t flows_peak,
+                         uint64_t evicted)
+{
+	struct iw_json *j = &s->json;
+	iw_json_reset(j);
+	iw_json_obj_begin(j, NULL);
+	iw_json_time(j, "timestamp", s->now_us);
+	iw_json_str(j, "sensor", s->cfg->sensor.name);
+	iw_json_str(j, "event_type", "stats");
+	iw_json_obj_begin(j, "stats");
+	iw_json_uint(j, "packets", s->packets);
+	iw_json_uint(j, "bytes", s->bytes);
+	iw_json_uint(j, "flows", flows_total);
+	iw_json_uint(j, "flows_peak", flows_peak);
+	iw_json_uint(j, "flows_evicted", evicted);
+	iw_json_obj_begin(j, "malformed");
+	for (int i = 1; i < IW_MAL__COUNT; i++)
+		if (s->malformed[i])
+			iw_json_uint(j, iw_malformed_name(i), s->malformed[i]);
+	for (unsigned i = 0; i < s->n_anomalies; i++)
+		iw_json_uint(j, s->anomalies[i].name, s->anomalies[i].n);
+	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "events");
+	for (int k = 0; k < IW_EV__COUNT; k++)
+		if (s->events[k])
+			iw_json_uint(j, iw_event_kind_name(k), s->events[k]);
+	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "alerts");
+	for (unsigned i = 0; i < s->n_alerts; i++)
+		iw_json_uint(j, s->alerts[i].name, s->alerts[i].n);
+	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "classified");
+	iw_json_uint(j, "probe", s->by_probe);
+	iw_json_uint(j, "ndpi", s->by_ndpi);
+	iw_json_uint(j, "port", s->by_port);
+	iw_json_uint(j, "unknown", s->unclassified);
+	iw_json_uint(j, "ndpi_flows", s->ndpi_flows);
+	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "tcp");
+	iw_json_uint(j, "midstream", s->stream.midstream);
+	iw_json_uint(j, "retransmits", s->stream.retransmits);
+	iw_json_uint(j, "overlaps", s->stream.overlaps);
+	iw_json_uint(j, "out_of_order", s->stream.held);
+	iw_json_uint(j, "gaps", s->stream.gaps);
+	iw_json_uint(j, "gap_bytes", s->stream.gap_bytes);
+	iw_json_uint(j, "parser_buffer_overflows", s->buffer_overflows);
+	iw_json_obj_end(j);
+	iw_json_uint(j, "fragments_expired", iw_defrag_expired(s->defrag));
+	iw_json_arr_begin(j, "capture");
+	for (unsigned i = 0; i < s->n_captures; i++) {
+		iw_json_obj_begin(j, NULL);
+		iw_json_str(j, "source", s->captures[i].name);
+		iw_json_uint(j, "received", s->captures[i].received);
+		iw_json_uint(j, "kernel_drops", s->captures[i].dropped);
+		iw_json_uint(j, "interface_drops", s->captures[i].ifdropped);
+		iw_json_obj_end(j);
+	}
+	iw_json_arr_end(j);
+	iw_json_uint(j, "capture_errors", s->capture_errors);
+	iw_json_obj_begin(j, "exporters");
+	for (unsigned i = 0; i < s->n_exp; i++) {
+		if (!s->exp[i].desc->stats)
+			continue;
+		char name[64];
+		snprintf(name, sizeof(name), "%s%u", s->exp[i].desc->name, i);
+		iw_json_obj_begin(j, name);
+		s->exp[i].desc->stats(s->exp[i].st, j);
+		iw_json_obj_end(j);
+	}
+	iw_json_obj_end(j);
+	iw_json_double(j, "elapsed_s", elapsed_s);
+	iw_json_double(j, "pps", elapsed_s > 0 ? (double)s->packets / elapsed_s : 0);
+	iw_json_obj_end(j);
+	iw_json_obj_end(j);
+	write_record(s, IW_REC_STATS, NULL);
+}
+
+static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_total, uint64_t flows_peak,
+                          uint64_t evicted)
+{
+	FILE *o = stderr;
+	fprintf(o, "iotwatch: stats\n");
+	fprintf(o, "  packets %llu\n", (unsigned long long)s->packets);
+	fprintf(o, "  bytes %llu\n", (unsigned long long)s->bytes);
+	fprintf(o, "  flows %llu\n", (unsigned long long)flows_total);
+	fprintf(o, "  flows_peak %llu\n", (unsigned long long)flows_peak);
+	fprintf(o, "  flows_evicted %llu\n", (unsigned long long)evicted);
+	fprintf(o, "  malformed %llu\n", (unsigned long long)malformed_total(s));
+	for (int i = 1; i < IW_MAL__COUNT; i++)
+		if (s->malformed[i])
+			fprintf(o, "    %s %llu\n", iw_malformed_name(i),
+			        (unsigned long long)s->malformed[i]);
+	for (unsigned i = 0; i < s->n_anomalies; i++)
+		fprintf(o, "    %s %llu\n", s->anomalies[i].name, (unsigned long long)s->anomalies[i].n);
+	fprintf(o, "  events\n");
+	for (int k = 0; k < IW_EV__COUNT; k++)
+		if (s->events[k])
+			fprintf(o, "    %s %llu\n", iw_event_kind_name(k), (unsigned long long)s->events[k]);
+	fprintf(o, "  alerts\n");
+	for (unsigned i = 0; i < s->n_alerts; i++)
+		fprintf(o, "    %s %llu\n", s->alerts[i].name, (unsigned long long)s->alerts[i].n);
+	fprintf(o, "  classified probe %llu ndpi %llu port %llu unknown %llu\n",
+	        (unsigned long long)s->by_probe, (unsigned long long)s->by_ndpi,
+	        (unsigned long long)s->by_port, (unsigned long long)s->unclassified);
+	fprintf(o, "  tcp midstream %llu retransmits %llu overlaps %llu out_of_order %llu gaps %llu\n",
+	        (unsigned long long)s->stream.midstream, (unsigned long long)s->stream.retransmits,
+	        (unsigned long long)s->stream.overlaps, (unsigned long long)s->stream.held,
+	        (unsigned long long)s->stream.gaps);
+	for (unsigned i = 0; i < s->n_captures; i++)
+		fprintf(o, "  capture %s received %llu kernel_drops %llu interface_drops %llu\n",
+		        s->captures[i].name, (unsigned long long)s->captures[i].received,
+		        (unsigned long long)s->captures[i].dropped,
+		        (unsigned long long)s->captures[i].ifdropped);
+	if (s->capture_errors)
+		fprintf(o, "  capture_errors %llu\n", (unsigned long long)s->capture_errors);
+	fprintf(o, "  elapsed_s %.3f\n", elapsed_s);
+	fprintf(o, "  pps %.0f\n", elapsed_s > 0 ? (double)s->packets / elapsed_s : 0.0);
+	fprintf(o, "  mbps %.1f\n", elapsed_s > 0 ? (double)s->bytes / elapsed_s / 1e6 : 0.0);
+}
+
+void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
+{
+	iw_sensor_tick(s, s->now_us);
+	uint64_t total = iw_flow_total(s->flows), peak = iw_flow_peak(s->flows),
+	         ev = iw_flow_evicted(s->flows);
+	iw_flow_table_free(s->flows);
+	s->flows = NULL;
+	if (s->opts.stats) {
+		stats_record(s, elapsed_s, total, peak, ev);
+		stats_summary(s, elapsed_s, total, peak, ev);
+	}
+	for (unsigned i = 0; i < s->n_exp; i++) {
+		s->exp[i].desc->flush(s->exp[i].st);
+		s->exp[i].desc->close(s->exp[i].st);
+	}
+	for (unsigned i = 0; i < s->n_rules; i++)
+		if (s->rules[i]->state_free)
+			s->rules[i]->state_free(s->rule_state[i]);
+	iw_json_free(&s->json);
+	iw_defrag_free(s->defrag);
+	iw_ndpi_free(s->ndpi);
+	free(s->devnets);
+	free(s);
+}

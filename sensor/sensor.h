@@ -1,0 +1,58 @@
+/* sensor.h - the pipeline: packet decode -> flow table -> TCP reassembly -> classify ->
+ * app parsers -> events -> rules -> records -> exporters (DESIGN §1). One sensor per
+ * thread; nothing in it is shared. */
+#ifndef IW_SENSOR_H
+#define IW_SENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+
+struct iw_sensor;
+
+struct iw_sensor_opts {
+	const char *alerts_path; /* -o: replaces exporters.jsonl.path; NULL: the configuration's */
+	const char *events_path; /* -e: every event as JSON lines; NULL: none */
+	bool stats;              /* --stats: stats record at the end and a summary on stderr */
+	bool no_ndpi;            /* classify by probes and ports only (benchmarks, tests) */
+};
+
+/* Counters of one capture source, from pcap_stats(). */
+struct iw_capture_stats {
+	const char *name;
+	uint64_t received, dropped, ifdropped;
+};
+
+/* Builds the pipeline. Returns NULL with one line in err when the configuration cannot
+ * be used (bad CIDR) or an exporter cannot open; *code is then the exit status (1 for an
+ * exporter, 2 for configuration). The sensor keeps pointers into cfg: cfg outlives it. */
+struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sensor_opts *opts, char *err,
+                                size_t errlen, int *code);
+
+/* One captured frame of link type dlt (a DLT_ value), at packet time ts_us. */
+void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                      uint64_t ts_us);
+
+/* Advances the clock without a packet (a quiet live link): expires flows, ticks rules. */
+void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us);
+
+/* Reopens output files (SIGHUP). */
+void iw_sensor_reopen(struct iw_sensor *s);
+
+/* Records the counters of one capture source for the stats. */
+void iw_sensor_capture_stats(struct iw_sensor *s, const struct iw_capture_stats *cs);
+
+/* Counts a capture source that ended early on a read error (a damaged file). */
+void iw_sensor_capture_error(struct iw_sensor *s);
+
+/* Ends every flow, writes the stats record and the summary (with --stats), flushes and
+ * closes the exporters, frees s. elapsed_s is the wall time of the run. */
+void iw_sensor_finish(struct iw_sensor *s, double elapsed_s);
+
+uint64_t iw_sensor_packets(const struct iw_sensor *s);
+uint64_t iw_sensor_bytes(const struct iw_sensor *s);
+
+#endif
