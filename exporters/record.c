@@ -105,6 +105,8 @@ static void common(struct iw_json *j, uint64_t ts_us, const char *sensor, const 
 	if (k != NULL && k->vlan != 0) {
 		iw_json_arr_begin(j, "vlan"); /* EVE: the list of VLAN ids, outermost first */
 		iw_json_uint(j, NULL, k->vlan);
+		if (k->vlan_inner != 0)
+			iw_json_uint(j, NULL, k->vlan_inner);
 		iw_json_arr_end(j);
 	}
 	device(j, dev);
@@ -131,8 +133,10 @@ static void ser_flow(struct iw_json *j, const struct iw_event *ev)
 	uint64_t s = f->start_us / 1000000, e = f->end_us / 1000000;
 	iw_json_uint(j, "age", e > s ? e - s : 0);
 	iw_json_str(j, "reason", iw_flow_end_name(f->reason));
-	tcp_flags(j, "tcp_flags_ts", f->tcp_flags_ts);
-	tcp_flags(j, "tcp_flags_tc", f->tcp_flags_tc);
+	if (ev->key != NULL && ev->key->proto == 6) { /* TCP only, as EVE */
+		tcp_flags(j, "tcp_flags_ts", f->tcp_flags_ts);
+		tcp_flags(j, "tcp_flags_tc", f->tcp_flags_tc);
+	}
 	if (f->gaps != 0)
 		iw_json_uint(j, "gaps", f->gaps);
 	if (f->ndpi != NULL)

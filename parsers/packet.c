@@ -389,6 +389,7 @@ static int decode_ethernet(struct iw_defrag *d, struct iw_cur c, struct iw_packe
 			pkt->vlan[pkt->nvlan++] = tci & 0x0fff;
 	}
 	pkt->key.vlan = pkt->nvlan ? pkt->vlan[0] : 0;
+	pkt->key.vlan_inner = pkt->nvlan > 1 ? pkt->vlan[1] : 0;
 	return decode_ethertype(d, type, c, pkt, why);
 }
 

@@ -19,9 +19,10 @@ struct iw_addr {
 struct iw_flow_key {
 	struct iw_addr src, dst;
 	uint16_t sport, dport;
-	uint16_t vlan;  /* outermost VLAN id, 0 when untagged */
-	uint8_t family; /* 4 or 6 */
-	uint8_t proto;  /* IPPROTO_TCP, IPPROTO_UDP, ... */
+	uint16_t vlan;       /* outermost VLAN id, 0 when untagged */
+	uint16_t vlan_inner; /* the inner id of QinQ, else 0 */
+	uint8_t family;      /* 4 or 6 */
+	uint8_t proto;       /* IPPROTO_TCP, IPPROTO_UDP, ... */
 };
 
 enum {

@@ -58,14 +58,22 @@ need_pkgs() {
 pids=()
 tmp=""
 cleanup() {
-	local pid
+	local status=$? pid
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
 	for pid in "${pids[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
-	[ -n "$tmp" ] && rm -rf "$tmp"
+	if [ -n "$tmp" ]; then
+		# A failed run keeps its capture and logs for inspection, outside the repo.
+		if [ "$status" != 0 ] && [ -e "$tmp/demo.pcap" ]; then
+			rm -rf /tmp/iotwatch-demo.failed
+			mv "$tmp" /tmp/iotwatch-demo.failed
+			log "capture and logs of the failed run: /tmp/iotwatch-demo.failed/"
+		fi
+		rm -rf "$tmp"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -259,17 +267,17 @@ mqtt() { grep -cx "$1" "$tmp/mqtt.types" || true; }
 	printf 'malformed\t%s\n' "$malformed"
 } >"$tmp/demo.expected.tsv"
 
-# What the script did must be what the capture holds: 8 MQTT connections (2 long
-# subscribers, 5 publishers, 1 late subscriber) + 2 TLS sessions = 10 TCP conversations,
+# What the script did must be what the capture holds: 9 MQTT connections (2 long
+# subscribers, 6 publishers, 1 late subscriber) + 2 TLS sessions = 11 TCP conversations,
 # and 1 DNS exchange. Anything else means another program used these ports meanwhile.
 want() {
 	local got
 	got=$(awk -F'\t' -v k="$1" '$1 == k {print $2}' "$tmp/demo.expected.tsv")
 	[ "$got" = "$2" ] || die "$1 is $got, expected $2 (stray traffic on these ports?)"
 }
-want tcp_conversations 10
+want tcp_conversations 11
 want udp_conversations 1
-want mqtt_connect 8
+want mqtt_connect 9
 want tls_client_hello 2
 want dns_messages 2
 

@@ -68,13 +68,16 @@ static uint64_t key_hash(const struct iw_flow_key *k)
 {
 	uint64_t a = addr_hash(&k->src) + k->sport;
 	uint64_t b = addr_hash(&k->dst) + k->dport;
-	return mix((a ^ b) + (a & b) * 3 + ((uint64_t)k->proto << 48 | (uint64_t)k->vlan << 32 | k->family));
+	return mix(
+	    (a ^ b) + (a & b) * 3 +
+	    ((uint64_t)k->proto << 48 | (uint64_t)k->vlan << 32 | (uint64_t)k->vlan_inner << 16 | k->family));
 }
 
 /* 1: same direction as f->key, -1: reversed, 0: another flow. */
 static int key_match(const struct iw_flow_key *fk, const struct iw_flow_key *k)
 {
-	if (fk->proto != k->proto || fk->vlan != k->vlan || fk->family != k->family)
+	if (fk->proto != k->proto || fk->vlan != k->vlan || fk->vlan_inner != k->vlan_inner ||
+	    fk->family != k->family)
 		return 0;
 	if (fk->sport == k->sport && fk->dport == k->dport && !memcmp(&fk->src, &k->src, sizeof(k->src)) &&
 	    !memcmp(&fk->dst, &k->dst, sizeof(k->dst)))
@@ -155,11 +158,16 @@ static bool sender_is_client(const struct iw_flow_table *t, const struct iw_pack
 {
 	if (pkt->key.proto == IPPROTO_TCP && (pkt->tcp_flags & IW_TCP_SYN))
 		return !(pkt->tcp_flags & IW_TCP_ACK);
-	/* picked up without a handshake: the side on a service port is the server */
+	/* picked up without a handshake: the side on a service port is the server ... */
 	bool s = is_server_port(t, pkt->key.sport), d = is_server_port(t, pkt->key.dport);
 	if (s != d)
 		return d;
-	return pkt->key.sport >= pkt->key.dport || !s;
+	/* ... else the side in the ephemeral range (32768 and up on Linux, 49152 on
+	 * Windows) is the client; else the sender is */
+	bool se = pkt->key.sport >= 32768, de = pkt->key.dport >= 32768;
+	if (se != de)
+		return se;
+	return true;
 }
 
 static struct iw_flow *oldest_idle(struct iw_flow_table *t)
