@@ -34,16 +34,18 @@ log() { printf 'make-demo: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # ---- tools ----------------------------------------------------------------------------
+# The servers and clients, tcpdump, tshark to count the result, ss (iproute2) to see
+# that a server listens without connecting to it.
 need_pkgs() {
 	local want="mosquitto mosquitto-clients openssl tcpdump dnsmasq dnsutils tshark iproute2"
-	local missing="" p
+	local missing=() p
 	for p in $want; do
 		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-			missing="$missing $p"
+			missing+=("$p")
 	done
-	[ -z "$missing" ] && return 0
-	[ "$(id -u)" = 0 ] || die "missing packages:$missing (run as root)"
-	log "installing$missing"
+	[ ${#missing[@]} = 0 ] && return 0
+	[ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (run as root)"
+	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	# tshark asks whether non-root users may capture; answer no without a prompt.
 	echo "wireshark-common wireshark-common/install-setuid boolean false" |
@@ -51,11 +53,12 @@ need_pkgs() {
 	apt-get update -qq >/dev/null
 	# policy-rc.d (if present) keeps the packages' own mosquitto/dnsmasq services from
 	# starting; ours are started below with our own settings.
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # ---- processes: every one we start is recorded here and stopped on exit ----------------
 pids=()
+declare -A pid_of
 tmp=""
 cleanup() {
 	local status=$? pid
@@ -76,7 +79,8 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # start NAME CMD...: runs CMD in the background, output to $tmp/NAME.log.
 start() {
@@ -84,15 +88,13 @@ start() {
 	shift
 	"$@" >"$tmp/$name.log" 2>&1 &
 	pids+=("$!")
-	eval "pid_$name=$!"
+	pid_of[$name]=$!
 }
 
 # stop NAME: graceful stop (SIGTERM), then wait for the process to be gone.
 stop() {
-	local pid
-	eval "pid=\$pid_$1"
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	kill -TERM "${pid_of[$1]}" 2>/dev/null || true
+	wait "${pid_of[$1]}" 2>/dev/null || true
 }
 
 # wait_for PROTO ADDR PORT: until a socket listens there. Uses ss, never a connection,
@@ -154,6 +156,7 @@ done
 grep -q 'listening on' "$tmp/tcpdump.log" || die "tcpdump did not start: $(cat "$tmp/tcpdump.log")"
 
 start mosquitto mosquitto -c "$tmp/mosquitto.conf"
+# TLS 1.2 and up: the first client insists on 1.2, the second on 1.3.
 start s_server openssl s_server -accept "$tls_addr:$tls_port" -cert "$tmp/server.crt" \
 	-key "$tmp/server.key" -min_protocol TLSv1.2 -rev -naccept 2
 start dnsmasq dnsmasq --no-daemon --conf-file=/dev/null --no-hosts --no-resolv \
@@ -225,7 +228,7 @@ for v in -tls1_2 -tls1_3; do
 	sleep 0.5
 done
 # s_server exits by itself after its two connections (-naccept 2).
-wait "$pid_s_server" || die "s_server failed: $(tail -5 "$tmp/s_server.log")"
+wait "${pid_of[s_server]}" || die "s_server failed: $(tail -5 "$tmp/s_server.log")"
 
 # 5. Servers stop; tcpdump gets time to write the last packets, then stops.
 stop mosquitto
@@ -283,6 +286,8 @@ want dns_messages 2
 
 mv "$tmp/demo.pcap" "$out_pcap"
 mv "$tmp/demo.expected.tsv" "$out_tsv"
+# tcpdump hands its file to its own user; give both files the owner of pcaps/.
+chown "$(stat -c %u:%g "$here")" "$out_pcap" "$out_tsv"
 chmod 644 "$out_pcap" "$out_tsv"
 log "wrote $out_pcap ($size bytes) and $out_tsv:"
 cat "$out_tsv" >&2

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# test_demo.sh - the bundled capture against tshark's ground truth (pcaps/demo.expected.tsv):
+# packets, TCP and UDP conversations as flows, and the flows per protocol.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${IOTWATCH:-./iotwatch}
+exp=pcaps/demo.expected.tsv
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+"$bin" -r pcaps/demo.pcap -o /dev/null -e "$out" --stats -q 2>/dev/null
+python3 - "$out" "$exp" <<'PY'
+import json, sys, collections
+recs = [json.loads(l) for l in open(sys.argv[1])]
+exp = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip())
+stats = recs[-1]
+assert stats["event_type"] == "stats", "last record is not the stats record"
+flows = [r for r in recs if r["event_type"] == "flow"]
+by_proto = collections.Counter(r["proto"] for r in flows)
+by_app = collections.Counter(r.get("app_proto") for r in flows)
+checks = [
+    ("packets", stats["stats"]["packets"], int(exp["packets"])),
+    ("tcp flows = tshark tcp conversations", by_proto["TCP"], int(exp["tcp_conversations"])),
+    ("udp flows = tshark udp conversations", by_proto["UDP"], int(exp["udp_conversations"])),
+    ("mqtt flows = tshark CONNECTs", by_app["mqtt"], int(exp["mqtt_connect"])),
+    ("tls flows = tshark ClientHellos", by_app["tls"], int(exp["tls_client_hello"])),
+    ("dns flows = tshark DNS queries", by_app["dns"], int(exp["dns_queries"])),
+    ("every packet in a flow", sum(r["flow"]["pkts_toserver"] + r["flow"]["pkts_toclient"] for r in flows),
+     int(exp["packets"])),
+    ("malformed", sum(stats["stats"]["malformed"].values()), int(exp["malformed"])),
+    ("tcp flows closed by fin", sum(1 for r in flows if r["proto"] == "TCP" and r["flow"]["reason"] == "fin"),
+     int(exp["tcp_conversations"])),
+]
+bad = 0
+for name, got, want in checks:
+    ok = got == want
+    bad += not ok
+    print(("PASS" if ok else "FAIL") + f"  {name}: {got} (expected {want})")
+sys.exit(1 if bad else 0)
+PY
