@@ -30,6 +30,7 @@ struct dg {
 	uint32_t max_end; /* furthest byte any fragment reached */
 	uint32_t blocks;  /* 8-octet blocks held */
 	uint64_t first_us;
+	uint32_t frames, wire; /* frames accepted and their wire length */
 	uint8_t *buf;
 	uint32_t cap;
 	uint8_t have[BLOCKS / 8 + 1];
@@ -42,6 +43,7 @@ struct iw_defrag {
 	uint32_t n;
 	uint64_t bytes;
 	uint64_t expired;
+	uint32_t done_frames, done_wire;
 	uint8_t out[60 + MAX_PAYLOAD];
 };
 
@@ -111,6 +113,12 @@ uint64_t iw_defrag_expired(const struct iw_defrag *d)
 	return d->expired;
 }
 
+void iw_defrag_last(const struct iw_defrag *d, uint32_t *frames, uint32_t *wire_bytes)
+{
+	*frames = d->done_frames;
+	*wire_bytes = d->done_wire;
+}
+
 static bool have_block(const struct dg *g, uint32_t b)
 {
 	return g->have[b / 8] & (1u << (b % 8));
@@ -142,6 +150,8 @@ static void rebuild(struct iw_defrag *d, struct dg *g, const uint8_t **out, size
 	memcpy(o + g->hdr_len, g->buf, g->total);
 	*out = o;
 	*out_len = g->hdr_len + g->total;
+	d->done_frames = g->frames;
+	d->done_wire = g->wire;
 	dg_unlink(d, g);
 }
 
@@ -233,6 +243,8 @@ int iw_defrag_add(struct iw_defrag *d, const struct iw_frag *f, uint64_t ts_us, 
 		}
 	}
 	g->nfrags++;
+	g->frames++;
+	g->wire += f->wirelen;
 	if (end > g->max_end)
 		g->max_end = (uint32_t)end;
 	if (f->offset == 0) {

@@ -22,6 +22,7 @@ struct iw_frag {
 	size_t hdr_len;
 	const uint8_t *data;
 	size_t len;
+	uint32_t wirelen; /* the frame's length on the wire, summed for the datagram */
 };
 
 /* Adds a fragment. Returns IW_OK with *out and *out_len set to the rebuilt IP datagram (a
@@ -30,5 +31,9 @@ struct iw_frag {
  * when the fragment was dropped. */
 int iw_defrag_add(struct iw_defrag *d, const struct iw_frag *f, uint64_t ts_us, const uint8_t **out,
                   size_t *out_len, enum iw_malformed *why);
+
+/* After iw_defrag_add returned IW_OK: how many frames the datagram was rebuilt from
+ * and their wire length. */
+void iw_defrag_last(const struct iw_defrag *d, uint32_t *frames, uint32_t *wire_bytes);
 
 #endif

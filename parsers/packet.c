@@ -183,6 +183,7 @@ static int reassemble(struct iw_defrag *d, const struct iw_frag *f, struct iw_pa
 	if (rc != IW_OK)
 		return rc;
 	pkt->reassembled = true;
+	iw_defrag_last(d, &pkt->frames, &pkt->frames_len);
 	/* The rebuilt datagram carries no fragmentation, so this does not recurse again. */
 	return decode_ip(NULL, iw_cur_make(dg, dg_len), pkt, why);
 }
@@ -248,6 +249,7 @@ static int decode_ipv4(struct iw_defrag *d, struct iw_cur c, struct iw_packet *p
 		    .hdr_len = hlen,
 		    .data = body.p,
 		    .len = iw_cur_left(&body),
+		    .wirelen = pkt->wirelen,
 		};
 		return reassemble(d, &f, pkt, why);
 	}
@@ -330,6 +332,7 @@ static int decode_ipv6(struct iw_defrag *d, struct iw_cur c, struct iw_packet *p
 			    .hdr_len = 40,
 			    .data = body.p,
 			    .len = iw_cur_left(&body),
+			    .wirelen = pkt->wirelen,
 			};
 			return reassemble(d, &f, pkt, why);
 		}
@@ -424,6 +427,8 @@ int iw_decode(struct iw_defrag *d, int dlt, const uint8_t *data, uint32_t caplen
 	pkt->ts_us = ts_us;
 	pkt->caplen = caplen;
 	pkt->wirelen = wirelen;
+	pkt->frames = 1;
+	pkt->frames_len = wirelen;
 	*why = IW_MAL_NONE;
 	struct iw_cur c = iw_cur_make(data, caplen);
 	switch (dlt) {

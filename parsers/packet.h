@@ -67,8 +67,10 @@ struct iw_packet {
 	const uint8_t *mac_src, *mac_dst; /* 6 bytes each, NULL without Ethernet */
 	uint16_t vlan[2];
 	uint8_t nvlan;
-	bool reassembled; /* an IP datagram rebuilt from fragments */
-	bool truncated;   /* the L4 payload was cut by the snap length */
+	bool reassembled;    /* an IP datagram rebuilt from fragments */
+	uint32_t frames;     /* frames this packet was made of: 1, or the fragments */
+	uint32_t frames_len; /* their length on the wire */
+	bool truncated;      /* the L4 payload was cut by the snap length */
 	struct iw_flow_key key;
 	uint8_t ttl;
 	uint8_t tcp_flags;

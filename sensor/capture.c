@@ -59,7 +59,10 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 		pcap_t *p =
 		    pcap_open_offline_with_tstamp_precision(files[i], PCAP_TSTAMP_PRECISION_MICRO, perr);
 		if (!p) {
-			snprintf(err, errlen, "%s: %s", files[i], perr);
+			if (strstr(perr, files[i])) /* libpcap sometimes names the file itself */
+				snprintf(err, errlen, "%s", perr);
+			else
+				snprintf(err, errlen, "%s: %s", files[i], perr);
 			return 1;
 		}
 		int rc = set_filter(p, files[i], o->filter, err, errlen);
@@ -84,7 +87,7 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 				progress(s, files[i], i, n, start);
 			}
 		}
-		if (rc == PCAP_ERROR) {
+		if (rc == PCAP_ERROR && !*o->stop) {
 			/* a damaged file: keep what was read, say so once, go on */
 			fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", files[i],
 			        pcap_geterr(p));

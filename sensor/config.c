@@ -474,7 +474,7 @@ void iw_config_defaults(struct iw_config *c)
 	c->sensor.stats_interval = 0;
 	c->capture.snaplen = 65535;
 	c->capture.promisc = true;
-	c->capture.immediate = true;
+	c->capture.immediate = false;
 	c->capture.filter = xstrdup("");
 	c->limits.max_flows = 1000000;
 	c->limits.max_devices = 1000000;

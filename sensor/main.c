@@ -191,11 +191,14 @@ int main(int argc, char **argv)
 		return die2("-r and -i cannot be mixed", NULL);
 	}
 
+	/* SIGINT/SIGTERM interrupt a blocked read (a stalled pipe) so the run can end;
+	 * SIGHUP must not, or the read would be taken for a damaged file */
 	struct sigaction sa = {0};
 	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -64,6 +64,7 @@ struct iw_sensor {
 	uint64_t malformed[IW_MAL__COUNT];
 	uint64_t events[IW_EV__COUNT];
 	uint64_t capture_errors;
+	uint64_t frag_held, reassembled;
 	struct named_count anomalies[MAX_NAMED], alerts[MAX_NAMED], lowered[MAX_NAMED];
 	unsigned n_anomalies, n_alerts, n_lowered;
 	struct iw_stream_stats stream;
@@ -534,8 +535,12 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 	if (rc != IW_OK) {
 		if (rc == IW_ERR)
 			s->malformed[why]++;
+		else
+			s->frag_held++;
 		return;
 	}
+	if (pkt.reassembled)
+		s->reassembled++;
 	int dir;
 	bool created;
 	struct iw_flow *f = iw_flow_lookup(s->flows, &pkt, &dir, &created);
@@ -546,8 +551,8 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 		f = iw_flow_lookup(s->flows, &pkt, &dir, &created);
 	}
 	f->last_us = ts_us > f->last_us ? ts_us : f->last_us;
-	f->pkts[dir]++;
-	f->bytes[dir] += wirelen;
+	f->pkts[dir] += pkt.frames; /* a reassembled datagram counts all its fragments */
+	f->bytes[dir] += pkt.frames_len;
 	f->flags_seen[dir] |= pkt.tcp_flags;
 	if (!f->classified && pkt.key.proto != IPPROTO_TCP && pkt.key.proto != IPPROTO_UDP)
 		set_parser(s, f, NULL); /* ICMP and other IP protocols: flows without parsers */
@@ -796,7 +801,11 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 	iw_json_uint(j, "gap_bytes", s->stream.gap_bytes);
 	iw_json_uint(j, "parser_buffer_overflows", s->buffer_overflows);
 	iw_json_obj_end(j);
-	iw_json_uint(j, "fragments_expired", iw_defrag_expired(s->defrag));
+	iw_json_obj_begin(j, "fragments");
+	iw_json_uint(j, "held", s->frag_held);
+	iw_json_uint(j, "reassembled", s->reassembled);
+	iw_json_uint(j, "expired", iw_defrag_expired(s->defrag));
+	iw_json_obj_end(j);
 	iw_json_arr_begin(j, "capture");
 	for (unsigned i = 0; i < s->n_captures; i++) {
 		iw_json_obj_begin(j, NULL);
@@ -857,6 +866,10 @@ static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_
 	        (unsigned long long)s->stream.midstream, (unsigned long long)s->stream.retransmits,
 	        (unsigned long long)s->stream.overlaps, (unsigned long long)s->stream.held,
 	        (unsigned long long)s->stream.gaps);
+	if (s->frag_held)
+		fprintf(o, "  fragments held %llu reassembled %llu expired %llu\n",
+		        (unsigned long long)s->frag_held, (unsigned long long)s->reassembled,
+		        (unsigned long long)iw_defrag_expired(s->defrag));
 	for (unsigned i = 0; i < s->n_captures; i++)
 		fprintf(o, "  capture %s received %llu kernel_drops %llu interface_drops %llu\n",
 		        s->captures[i].name, (unsigned long long)s->captures[i].received,

@@ -167,7 +167,7 @@ static const char *const odd_sets[] = {
     "sensor.stats_interval=60s",
     "capture.snaplen=1500",
     "capture.promisc=no",
-    "capture.immediate=0",
+    "capture.immediate=1",
     "capture.filter=tcp port 1883",
     "limits.max_flows=10",
     "limits.max_devices=11",
@@ -231,7 +231,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.sensor.stats_interval, 0);
 	assert_int_equal(c.capture.snaplen, 65535);
 	assert_true(c.capture.promisc);
-	assert_true(c.capture.immediate);
+	assert_false(c.capture.immediate);
 	assert_string_equal(c.capture.filter, "");
 	assert_int_equal(c.limits.max_flows, 1000000);
 	assert_int_equal(c.limits.max_devices, 1000000);
@@ -808,7 +808,7 @@ static void test_print_format(void **state)
 	char *text = print_to_string(&c);
 	static const char *const want[] = {
 	    "sensor:\n  name: \"span-1\"\n  device_networks: []\n  stats_interval: 1h\n",
-	    "capture:\n  snaplen: 65535\n  promisc: true\n  immediate: true\n  filter: \"\"\n",
+	    "capture:\n  snaplen: 65535\n  promisc: true\n  immediate: false\n  filter: \"\"\n",
 	    "  flow_timeout:\n    tcp: 1h\n    tcp_closed: 30s\n    udp: 2w\n",
 	    "    ttl: 30d\n",
 	    "rules:\n  tunnel:\n    max_duration: 12h\n    renewal_max: 3\n    renewal_window: 1d\n",
