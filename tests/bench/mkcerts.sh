@@ -49,6 +49,8 @@ cli_gw ec /O=Plant_3/CN=gw-line-7 - 20260101000000Z 20270101235959Z client'
 	echo "#ifndef IW_BENCH_CERTS_H"
 	echo "#define IW_BENCH_CERTS_H"
 	echo
+	echo "/* clang-format off */"
+	echo
 } >"$tmp/certs.h"
 
 serial=4096
@@ -88,6 +90,6 @@ done <<EOF
 $certs
 EOF
 
-echo "#endif" >>"$tmp/certs.h"
+printf '/* clang-format on */\n\n#endif\n' >>"$tmp/certs.h"
 mv "$tmp/certs.h" "$out"
 echo "mkcerts: wrote $out"

@@ -1,0 +1,200 @@
+#!/bin/sh
+# run.sh — benchmark iotwatch against a bare libpcap read loop and ndpiReader on a generated IoT capture.
+#
+# Environment: IOTWATCH (./iotwatch), BENCH_PACKETS (2000000), BENCH_DIR (build/bench).
+# Exits 0 whatever the figures are (a benchmark, not a test); 1 only when it cannot run at all.
+set -eu
+
+IOTWATCH=${IOTWATCH:-./iotwatch}
+BENCH_PACKETS=${BENCH_PACKETS:-2000000}
+BENCH_DIR=${BENCH_DIR:-build/bench}
+SMALL_PACKETS=1000
+here=$(cd "$(dirname "$0")" && pwd)
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+case $BENCH_PACKETS in
+'' | *[!0-9]*) die "BENCH_PACKETS must be a number, not '$BENCH_PACKETS'" ;;
+esac
+[ -x "$IOTWATCH" ] || die "no iotwatch binary at $IOTWATCH (make iotwatch, or set IOTWATCH)"
+command -v gcc >/dev/null || die "gcc missing (sh scripts/deps.sh bench)"
+pcap_cflags=$(pkg-config --cflags libpcap) || die "libpcap development files missing (sh scripts/deps.sh bench)"
+pcap_libs=$(pkg-config --libs libpcap)
+
+mkdir -p "$BENCH_DIR"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+gcc -O2 -std=c11 -Wall -Wextra -Werror -o "$BENCH_DIR/gen" "$here/gen.c"
+# shellcheck disable=SC2086 # the pkg-config flags are word lists
+gcc -O2 -std=c11 -Wall -Wextra -Werror $pcap_cflags -o "$BENCH_DIR/bareloop" "$here/bareloop.c" $pcap_libs
+
+# capture N: prints the path of the seed-1 capture of N packets, generating it the first time.
+capture() {
+	f=$BENCH_DIR/mixed-$1-s1.pcap
+	if [ ! -s "$f" ]; then
+		echo "bench: generating $f" >&2
+		"$BENCH_DIR/gen" -o "$f.tmp" -n "$1" -s 1 >"$f.txt"
+		mv "$f.tmp" "$f"
+	fi
+	echo "$f"
+}
+
+pcap=$(capture "$BENCH_PACKETS")
+small=$(capture "$SMALL_PACKETS")
+echo "capture: $pcap"
+[ -s "$pcap.txt" ] && sed 's/^/  /' "$pcap.txt"
+cat "$pcap" "$small" >/dev/null # page cache warm
+
+# measure OUT ERR CMD...: runs CMD (stdout to OUT, stderr to ERR); sets wall (seconds) and rss (kB, peak).
+now() {
+	date +%s.%N
+}
+if [ -x /usr/bin/time ]; then
+	measure() {
+		out=$1 err=$2
+		shift 2
+		t0=$(now)
+		/usr/bin/time -v -o "$tmp/time" "$@" >"$out" 2>"$err" || return 1
+		wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.6f", b - a }')
+		rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time")
+	}
+else
+	echo "bench: /usr/bin/time missing: peak RSS polled from /proc/PID/status VmHWM" >&2
+	measure() {
+		out=$1 err=$2
+		shift 2
+		t0=$(now)
+		"$@" >"$out" 2>"$err" &
+		pid=$!
+		rss=0
+		while kill -0 "$pid" 2>/dev/null; do
+			v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+			[ -n "$v" ] && rss=$v
+			sleep 0.01
+		done
+		wait "$pid" || return 1
+		wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.6f", b - a }')
+	}
+fi
+
+# kv KEY FILE: the value following KEY in a "key value key value" line.
+kv() {
+	awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$2"
+}
+
+# stat NAME FILE: a "  NAME VALUE" line of iotwatch's --stats summary.
+stat() {
+	awk -v k="$1" '/^iotwatch: stats$/ { on = 1; next }
+		on && /^  [a-z_]+ [0-9.]+$/ && $1 == k { print $2; exit }' "$2"
+}
+
+# faster A B: true when A < B (B empty counts as infinitely slow).
+faster() {
+	[ -z "$2" ] || awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'
+}
+
+# bareloop: the cost of reading the file at all.
+b_s=""
+for _ in 1 2; do
+	measure "$tmp/b.out" "$tmp/b.err" "$BENCH_DIR/bareloop" "$pcap" || die "bareloop failed: $(cat "$tmp/b.err")"
+	s=$(kv seconds "$tmp/b.out")
+	if faster "$s" "$b_s"; then
+		b_s=$s b_rss=$rss
+		b_pps=$(kv pps "$tmp/b.out")
+		b_pkts=$(kv packets "$tmp/b.out")
+		b_bytes=$(kv bytes "$tmp/b.out")
+	fi
+done
+
+# iotwatch: speed and flows from its own summary, peak RSS from outside.
+# iw FILE PREFIX: runs iotwatch twice on FILE, keeps the faster run in PREFIX_s, _pps, _rss, _flows, _peak, _pkts.
+iw() {
+	best=""
+	for _ in 1 2; do
+		if ! measure "$tmp/i.out" "$tmp/i.err" "$IOTWATCH" -r "$1" -o /dev/null --stats -q; then
+			echo "bench: iotwatch failed on $1:" >&2
+			tail -n 5 "$tmp/i.err" >&2
+			return 1
+		fi
+		s=$(stat elapsed_s "$tmp/i.err")
+		[ -n "$s" ] || s=$wall
+		if faster "$s" "$best"; then
+			best=$s
+			eval "$2_s=\$s $2_rss=\$rss"
+			eval "$2_pps=\$(stat pps \"\$tmp/i.err\") $2_pkts=\$(stat packets \"\$tmp/i.err\")"
+			eval "$2_flows=\$(stat flows \"\$tmp/i.err\") $2_peak=\$(stat flows_peak \"\$tmp/i.err\")"
+		fi
+	done
+}
+i_ok=yes
+iw "$pcap" i || i_ok=no
+iw "$small" z || i_ok=no
+
+# ndpiReader -q prints nothing but runs the full detection; its speed is our packet count over its wall time.
+n_ok=no
+if command -v ndpiReader >/dev/null; then
+	n_s=""
+	for _ in 1 2; do
+		if measure "$tmp/n.out" "$tmp/n.err" ndpiReader -i "$pcap" -q; then
+			n_ok=yes
+			if faster "$wall" "$n_s"; then
+				n_s=$wall n_rss=$rss
+			fi
+		else
+			echo "bench: ndpiReader failed: $(tail -n 3 "$tmp/n.err")" >&2
+		fi
+	done
+else
+	echo "bench: ndpiReader missing (apt-get install libndpi-bin): no comparison" >&2
+fi
+
+echo
+awk -v pkts="$b_pkts" -v bytes="$b_bytes" \
+	-v b_s="$b_s" -v b_pps="$b_pps" -v b_rss="$b_rss" \
+	-v i_ok="$i_ok" -v i_s="${i_s:-0}" -v i_pps="${i_pps:-0}" -v i_pkts="${i_pkts:-0}" -v i_rss="${i_rss:-0}" \
+	-v i_flows="${i_flows:-0}" -v i_peak="${i_peak:-0}" -v z_rss="${z_rss:-0}" \
+	-v n_ok="$n_ok" -v n_s="${n_s:-0}" -v n_rss="${n_rss:-0}" -v small="$SMALL_PACKETS" '
+function row(tool, p, s, pps, rss) {
+	printf "%-12s %10d %9.3f %12.0f %9.1f %9.3f %9.1f\n", tool, p, s, pps,
+		(pkts > 0 ? pps * bytes / pkts / 1e6 : 0), (b_pps > 0 ? pps / b_pps : 0), rss * 1024 / 1e6
+}
+function target(ok, what, got) {
+	printf "  %-4s  %-44s %s\n", (ok ? "PASS" : "MISS"), what, got
+}
+BEGIN {
+	n_pps = n_s > 0 ? pkts / n_s : 0
+	printf "%-12s %10s %9s %12s %9s %9s %9s\n", "tool", "packets", "seconds", "packets/s", "MB/s", "/bareloop", "RSS MB"
+	row("bareloop", pkts, b_s, b_pps, b_rss)
+	if (i_ok == "yes")
+		row("iotwatch", i_pkts, i_s, i_pps, i_rss)
+	if (n_ok == "yes")
+		row("ndpiReader", pkts, n_s, n_pps, n_rss)
+	print ""
+	if (i_ok != "yes") {
+		print "iotwatch: no figures (it failed; see above)"
+		exit
+	}
+	per_flow = i_peak > 0 ? (i_rss - z_rss) * 1024 / i_peak : -1
+	printf "iotwatch: flows %d, flows_peak %d; peak RSS %.1f MB here, %.1f MB on %d packets\n",
+		i_flows, i_peak, i_rss * 1024 / 1e6, z_rss * 1024 / 1e6, small
+	if (per_flow >= 0)
+		printf "iotwatch: %.0f bytes per tracked flow\n", per_flow
+	if (n_ok == "yes")
+		printf "iotwatch: %.2fx ndpiReader packets/s\n", (n_pps > 0 ? i_pps / n_pps : 0)
+	print ""
+	print "targets:"
+	target(b_pps > 0 && i_pps >= 0.2 * b_pps, "iotwatch >= 20% of bareloop packets/s",
+		sprintf("(%.1f%%)", b_pps > 0 ? 100 * i_pps / b_pps : 0))
+	if (n_ok == "yes")
+		target(i_pps >= 4 * n_pps, "iotwatch >= 4x ndpiReader packets/s", sprintf("(%.2fx)", n_pps > 0 ? i_pps / n_pps : 0))
+	else
+		printf "  %-4s  %-44s %s\n", "n/a", "iotwatch >= 4x ndpiReader packets/s", "(no ndpiReader)"
+	target(per_flow >= 0 && per_flow <= 1024, "<= 1024 bytes per tracked flow",
+		per_flow >= 0 ? sprintf("(%.0f)", per_flow) : "(no flows)")
+}'
+exit 0
