@@ -163,7 +163,9 @@ int iw_defrag_add(struct iw_defrag *d, const struct iw_frag *f, uint64_t ts_us, 
 		dg_unlink(d, d->oldest);
 	}
 	uint64_t end = (uint64_t)f->offset + f->len;
-	if (end > MAX_PAYLOAD || f->hdr_len > sizeof(((struct dg *)0)->hdr) || (f->more && f->len % 8) ||
+	/* IPv4 counts its header in the 16-bit total length, IPv6 does not */
+	uint64_t max = f->family == 4 ? MAX_PAYLOAD - f->hdr_len : MAX_PAYLOAD;
+	if (end > max || f->hdr_len > sizeof(((struct dg *)0)->hdr) || (f->more && f->len % 8) ||
 	    (f->more && f->len == 0))
 		return drop(why, IW_MAL_FRAG_BAD);
 

@@ -657,7 +657,8 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 			goto fail;
 		}
 	}
-	for (const struct iw_parser *const *p = iw_parsers; *p && s->n_parsers < MAX_PARSERS; p++) {
+	for (const struct iw_parser *const *p = opts->parsers ? opts->parsers : iw_parsers;
+	     *p && s->n_parsers < MAX_PARSERS; p++) {
 		unsigned i = s->n_parsers++;
 		s->parsers[i] = *p;
 		s->parser_ndpi[i] =
@@ -685,7 +686,8 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	};
 	s->flows = iw_flow_table_new(&fl, s->server_ports, flow_ended, s);
 	s->rctx = (struct iw_rule_ctx){.cfg = &cfg->rules, .raise = raise_alert, .arg = s};
-	for (const struct iw_rule *const *r = iw_rules; *r && s->n_rules < 64; r++) {
+	for (const struct iw_rule *const *r = opts->rules ? opts->rules : iw_rules; *r && s->n_rules < 64;
+	     r++) {
 		s->rules[s->n_rules] = *r;
 		s->rule_state[s->n_rules] = (*r)->state_new ? (*r)->state_new() : NULL;
 		s->n_rules++;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../parsers/parser.h"
+#include "../rules/rule.h"
 #include "config.h"
 
 struct iw_sensor;
@@ -18,6 +20,8 @@ struct iw_sensor_opts {
 	const char *events_path; /* -e: every event as JSON lines; NULL: none */
 	bool stats;              /* --stats: stats record at the end and a summary on stderr */
 	bool no_ndpi;            /* classify by probes and ports only (benchmarks, tests) */
+	const struct iw_parser *const *parsers; /* NULL-terminated; NULL: iw_parsers (tests) */
+	const struct iw_rule *const *rules;     /* NULL-terminated; NULL: iw_rules (tests) */
 };
 
 /* Counters of one capture source, from pcap_stats(). */
