@@ -115,7 +115,7 @@ lint:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|strtok_r|gets)\(' $$(git ls-files '*.c' '*.h') || \
 	  { echo "lint: banned function"; exit 1; }
-	@! grep -nE '\b(data|payload|buf|p|b)\[[^]]*\]' parsers/*.c | grep -v 'lint: ok' || \
+	@! grep -nE '(^|[^.>A-Za-z0-9_])(data|payload|frame|p|l3)\[' parsers/*.c | grep -v 'lint: ok' || \
 	  { echo "lint: raw indexing of packet bytes in parsers/ (use the cursor)"; exit 1; }
 	@echo "lint: ok"
 
