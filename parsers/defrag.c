@@ -253,6 +253,11 @@ int iw_defrag_add(struct iw_defrag *d, const struct iw_frag *f, uint64_t ts_us, 
 		memcpy(g->hdr, f->hdr, f->hdr_len);
 		g->hdr_len = (uint8_t)f->hdr_len;
 	}
+	if (g->family == 4 && g->hdr_len && (uint32_t)g->hdr_len + g->max_end > MAX_PAYLOAD) {
+		/* the first fragment's options and the last fragment's end cannot both be */
+		dg_unlink(d, g);
+		return drop(why, IW_MAL_FRAG_BAD);
+	}
 	if (g->have_last && g->hdr_len && g->blocks == (g->total + 7) / 8) {
 		rebuild(d, g, out, out_len);
 		return IW_OK;

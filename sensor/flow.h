@@ -19,7 +19,8 @@ struct iw_flow_dir {
 	struct iw_stream stream;
 	uint8_t *buf; /* bytes the parser asked to see again with more (IW_NEED_MORE) */
 	uint32_t buf_len, buf_cap;
-	bool parse_off; /* the parser gave up on this direction */
+	bool parse_off;   /* the parser gave up on this direction */
+	uint32_t pre_gap; /* bytes lost before the parser was known (budget or a hole) */
 };
 
 struct iw_flow {

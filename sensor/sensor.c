@@ -15,9 +15,10 @@
 #include "sensor.h"
 
 #define MAX_PARSERS         32
-#define MAX_NAMED           128   /* distinct anomaly reasons, rule ids, nDPI names counted */
-#define PRECLASS_BUF        16384 /* stream bytes kept per direction until the parser is known */
-#define CLASSIFY_PKTS       10    /* payload packets looked at before giving up */
+#define MAX_NAMED           128         /* distinct anomaly reasons, rule ids, nDPI names counted */
+#define PRECLASS_BUF        16384       /* stream bytes kept per direction until the parser is known */
+#define PRECLASS_TOTAL      (64u << 20) /* ... and in all, so many new flows cannot exhaust memory */
+#define CLASSIFY_PKTS       10          /* payload packets looked at before giving up */
 #define DEFAULT_MAX_MESSAGE 65536
 #define MAX_EXPORTERS       8
 #define MAX_CAPTURES        16
@@ -68,6 +69,7 @@ struct iw_sensor {
 	struct named_count anomalies[MAX_NAMED], alerts[MAX_NAMED], lowered[MAX_NAMED];
 	unsigned n_anomalies, n_alerts, n_lowered;
 	struct iw_stream_stats stream;
+	uint64_t preclass_bytes; /* held by flows not yet classified */
 	uint64_t by_probe, by_ndpi, by_port, unclassified, ndpi_flows, buffer_overflows;
 	struct iw_capture_stats captures[MAX_CAPTURES];
 	unsigned n_captures;
@@ -301,14 +303,18 @@ static void stream_out(void *arg, const uint8_t *data, uint32_t len)
 			parser_bytes(fd, data, len);
 		return;
 	}
+	/* keep it for the parser to come; past a budget, or at a hole, what is kept becomes
+	 * a gap the parser hears about first */
 	struct iw_flow_dir *d = &f->dir[fd->dir];
-	if (!data || d->buf_len + len > PRECLASS_BUF) {
-		d->parse_off = true; /* a hole before the parser even started: give up this way */
+	struct iw_sensor *s = fd->s;
+	if (!data || d->buf_len + len > PRECLASS_BUF || s->preclass_bytes + len > PRECLASS_TOTAL) {
+		d->pre_gap += d->buf_len + len;
+		s->preclass_bytes -= d->buf_len;
 		buf_drop(d);
 		return;
 	}
-	if (!d->parse_off)
-		buf_append(d, data, len);
+	buf_append(d, data, len);
+	s->preclass_bytes += len;
 }
 
 /* ---- classification ---- */
@@ -345,19 +351,22 @@ static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_p
 		/* replay what reassembly delivered while we did not know */
 		for (int dir = 0; dir < 2; dir++) {
 			struct iw_flow_dir *d = &f->dir[dir];
-			if (!d->buf_len)
-				continue;
 			uint8_t *b = d->buf;
 			uint32_t n = d->buf_len;
+			s->preclass_bytes -= n;
 			d->buf = NULL;
 			d->buf_len = d->buf_cap = 0;
 			struct feed fd;
 			feed_init(&fd, s, f, dir);
-			parser_bytes(&fd, b, n);
+			if (d->pre_gap)
+				parser_bytes(&fd, NULL, d->pre_gap);
+			if (n)
+				parser_bytes(&fd, b, n);
 			free(b);
 		}
 	} else {
 		for (int dir = 0; dir < 2; dir++) {
+			s->preclass_bytes -= f->dir[dir].buf_len;
 			buf_drop(&f->dir[dir]);
 			iw_stream_free(&f->dir[dir].stream);
 		}
