@@ -94,21 +94,24 @@ bench:
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
 FUZZ_LIBSRC := $(filter-out parsers/classify.c,$(wildcard parsers/*.c)) $(wildcard exporters/*.c) \
                $(wildcard rules/*.c) sensor/stream.c
+# the whole-pipeline target also needs the rest of sensor/ and the nDPI glue
+FUZZ_PCAPSRC := $(filter-out sensor/main.c sensor/stream.c,$(wildcard sensor/*.c)) parsers/classify.c
 
 fuzz-build:
 	@sh scripts/deps.sh fuzz
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$n"; \
-	  extra=""; case $$n in fuzz_pcap) extra="$(filter-out sensor/main.c,$(wildcard sensor/*.c)) parsers/classify.c";; esac; \
-	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(filter-out sensor/stream.c,$(FUZZ_LIBSRC)) sensor/stream.c $$extra $(PKG_LIBS) -lm; done
+	  extra=""; [ $$n = fuzz_pcap ] && extra="$(FUZZ_PCAPSRC)"; \
+	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(FUZZ_LIBSRC) $$extra $(PKG_LIBS) -lm; done
 
 fuzz: fuzz-build
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$n; \
-	  seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
+	  seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; [ $$n = fuzz_pcap ] && seeds=pcaps; \
 	  echo "== $$n for $(FUZZ_TIME)s"; \
-	  $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$n $$seeds 2>&1 | tail -n 12; done
+	  $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$n- \
+	    $(BUILD)/fuzz/corpus-$$n $$seeds 2>&1 | tail -n 12; done
 
 # ---- lint: formatting, banned functions, raw byte indexing in parsers/ ----
 lint:

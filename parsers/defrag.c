@@ -147,7 +147,8 @@ static void rebuild(struct iw_defrag *d, struct dg *g, const uint8_t **out, size
 		o[5] = (uint8_t)g->total;
 		o[6] = g->proto; /* next header: what followed the fragment header */
 	}
-	memcpy(o + g->hdr_len, g->buf, g->total);
+	if (g->total)
+		memcpy(o + g->hdr_len, g->buf, g->total);
 	*out = o;
 	*out_len = g->hdr_len + g->total;
 	d->done_frames = g->frames;

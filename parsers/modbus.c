@@ -31,10 +31,10 @@ static int modbus_probe(const uint8_t *data, size_t len, int dir)
 		return IW_ERR;
 	if (!iw_cur_skip(&c, (size_t)mlen - 2))
 		return IW_NEED_MORE;
-	if (iw_cur_left(&c) == 0)
-		return IW_OK;
+	if (iw_cur_left(&c) < 4)
+		return IW_OK; /* one whole ADU, perhaps the start of the next */
 	iw_cur_skip(&c, 2);
-	return iw_cur_be16(&c) == 0 && !c.err ? IW_OK : IW_ERR;
+	return iw_cur_be16(&c) == 0 ? IW_OK : IW_ERR;
 }
 
 const struct iw_parser iw_parser_modbus = {

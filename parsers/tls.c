@@ -21,8 +21,12 @@ static int tls_probe(const uint8_t *data, size_t len, int dir)
 	hlen |= iw_cur_be16(&c);
 	uint8_t vmajor = iw_cur_u8(&c);
 	uint8_t vminor = iw_cur_u8(&c);
-	if (c.err) /* too short to tell, unless it already is not a handshake record */
-		return len == 0 || type == 22 ? IW_NEED_MORE : IW_ERR;
+	if (c.err) { /* too short to tell, unless what is there already rules it out */
+		size_t n = len;
+		if ((n >= 1 && type != 22) || (n >= 2 && major != 3) || (n >= 3 && minor > 4))
+			return IW_ERR;
+		return IW_NEED_MORE;
+	}
 	if (type != 22 || major != 3 || minor > 4 || rlen < 4 || rlen > 16384 + 2048)
 		return IW_ERR;
 	if (hs != (dir == IW_DIR_TOSERVER ? 1 : 2) || hlen < 38 || hlen > 0xffff || vmajor != 3 || vminor > 4)

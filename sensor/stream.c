@@ -139,7 +139,7 @@ void iw_stream_segment(struct iw_stream *s, uint32_t budget, uint32_t seq, uint8
 	while (len) {
 		int32_t rel = seq_diff(seq, s->next_seq);
 		if (rel < 0) {
-			uint32_t old = (uint32_t)-rel;
+			uint32_t old = s->next_seq - seq; /* not -rel: rel may be INT32_MIN */
 			if (old >= len) {
 				st->retransmits++;
 				break;
