@@ -82,7 +82,7 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 				*o->hup = 0;
 				iw_sensor_reopen(s);
 			}
-			if (o->progress && (++k & 0xffff) == 0 && now_s() - shown >= 1.0) {
+			if (o->progress && (++k & 0x3ff) == 0 && now_s() - shown >= 1.0) {
 				shown = now_s();
 				progress(s, files[i], i, n, start);
 			}

@@ -617,5 +617,26 @@ ok=$((ok + $?))
 check "-o - -e -: stdout is JSON lines, one flow event per flow, stats last" $? \
 	"exit $rc, $n lines, flow events $nf, stats.flows $sf"
 
+# ---- progress line: on a terminal only ----
+if command -v script >/dev/null && command -v gcc >/dev/null; then
+	gen="$T/gen"
+	if gcc -O2 -std=c11 -o "$gen" tests/bench/gen.c $(pkg-config --cflags --libs libpcap) 2>"$T/err" &&
+		"$gen" -o "$T/big.pcap" -n 1500000 >/dev/null 2>&1; then
+		# four files, half a second each: the line appears at least once, naming the file
+		script -qec "$IW -r $T/big.pcap -r $T/big.pcap -r $T/big.pcap -r $T/big.pcap -o /dev/null" /dev/null >"$T/tty.out" 2>&1
+		rc=$?
+		grep -q "packets/s" "$T/tty.out" && grep -q "big.pcap (" "$T/tty.out"
+		check "progress line on a terminal" $? "exit $rc, $(tr '\r' '\n' <"$T/tty.out" | grep -c packets/s) updates"
+		"$IW" -r "$T/big.pcap" -o /dev/null 2>"$T/err"
+		rc=$?
+		[ "$rc" -eq 0 ] && ! grep -q "packets/s" "$T/err"
+		check "no progress line when stderr is not a terminal" $? "exit $rc"
+	else
+		skip "progress line" "cannot build the traffic generator"
+	fi
+else
+	skip "progress line" "script(1) or gcc missing"
+fi
+
 echo "test_cli: $npass passed, $nfail failed, $nskip skipped"
 [ "$nfail" -eq 0 ]
