@@ -190,6 +190,8 @@ int iw_capture_live(struct iw_sensor *s, char *const *ifaces, unsigned n, const 
 		time_t t = time(NULL);
 		if (t != last_tick) {
 			last_tick = t;
+			for (unsigned i = 0; i < nl; i++)
+				live_stats(&lv[i]);
 			iw_sensor_tick(s, (uint64_t)t * 1000000u);
 		}
 	}

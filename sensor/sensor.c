@@ -62,6 +62,8 @@ struct iw_sensor {
 
 	/* counters */
 	uint64_t packets, bytes, now_us, first_us;
+	uint64_t last_stats_us; /* when the last periodic stats record was written */
+	uint64_t last_tick_s;   /* the packet-time second rules were last ticked in */
 	uint64_t malformed[IW_MAL__COUNT];
 	uint64_t events[IW_EV__COUNT];
 	uint64_t capture_errors;
@@ -537,6 +539,11 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 			s->first_us = ts_us;
 		s->now_us = ts_us;
 		iw_flow_expire(s->flows, ts_us);
+		if (ts_us / 1000000 != s->last_tick_s) {
+			/* once a second of packet time: rules' clocks and periodic stats */
+			s->last_tick_s = ts_us / 1000000;
+			iw_sensor_tick(s, ts_us);
+		}
 	}
 	struct iw_packet pkt;
 	enum iw_malformed why;
@@ -577,11 +584,28 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 	}
 }
 
+static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_total, uint64_t flows_peak,
+                         uint64_t evicted);
+
 void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us)
 {
 	if (now_us > s->now_us) {
 		s->now_us = now_us;
 		iw_flow_expire(s->flows, now_us);
+	}
+	uint64_t every = s->cfg->sensor.stats_interval * 1000000;
+	if (every && s->flows) {
+		if (!s->last_stats_us)
+			s->last_stats_us = s->now_us;
+		else if (s->now_us - s->last_stats_us >= every) {
+			/* a running sensor's record: counters so far, elapsed on the packet clock */
+			double el = s->first_us ? (double)(s->now_us - s->first_us) / 1e6 : 0;
+			stats_record(s, el, iw_flow_total(s->flows), iw_flow_peak(s->flows),
+			             iw_flow_evicted(s->flows));
+			for (unsigned i = 0; i < s->n_exp; i++)
+				s->exp[i].desc->flush(s->exp[i].st);
+			s->last_stats_us = s->now_us;
+		}
 	}
 	for (unsigned i = 0; i < s->n_rules; i++)
 		if (s->rules[i]->on_tick)
@@ -631,7 +655,7 @@ static int open_exporters(struct iw_sensor *s, char *err, size_t errlen)
 	if (!alerts && s->n_exp == 0)
 		alerts = "-"; /* stdout when no output is on */
 	const char *events = s->opts.events_path;
-	unsigned ek = IW_REC_EVENT | (s->opts.stats ? IW_REC_STATS : 0);
+	unsigned ek = IW_REC_EVENT | (s->opts.stats || s->cfg->sensor.stats_interval ? IW_REC_STATS : 0);
 	if (alerts && events && !strcmp(alerts, events))
 		return open_exporter(s, jsonl, alerts, IW_REC_ALERT | ek, err, errlen);
 	if (alerts && open_exporter(s, jsonl, alerts, IW_REC_ALERT, err, errlen))
@@ -900,10 +924,10 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	         ev = iw_flow_evicted(s->flows);
 	iw_flow_table_free(s->flows);
 	s->flows = NULL;
-	if (s->opts.stats) {
+	if (s->opts.stats || s->cfg->sensor.stats_interval)
 		stats_record(s, elapsed_s, total, peak, ev);
+	if (s->opts.stats)
 		stats_summary(s, elapsed_s, total, peak, ev);
-	}
 	for (unsigned i = 0; i < s->n_exp; i++) {
 		s->exp[i].desc->flush(s->exp[i].st);
 		s->exp[i].desc->close(s->exp[i].st);

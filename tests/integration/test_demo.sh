@@ -37,3 +37,21 @@ for name, got, want in checks:
     print(("PASS" if ok else "FAIL") + f"  {name}: {got} (expected {want})")
 sys.exit(1 if bad else 0)
 PY
+
+# periodic stats on packet time: records at least 2 s apart, counters growing, the last
+# one the final total; the capture spans about 8 s, so at least 2 come before the end
+: >"$out" # outputs append
+"$bin" -r pcaps/demo.pcap -o /dev/null -e "$out" --set sensor.stats_interval=2s -q 2>/dev/null
+python3 - "$out" "$exp" <<'PY'
+import json, sys
+from datetime import datetime
+exp = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip())
+st = [json.loads(l) for l in open(sys.argv[1])]
+st = [r for r in st if r["event_type"] == "stats"]
+ts = [datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ") for r in st]
+gaps_ok = all((b - a).total_seconds() >= 2 for a, b in zip(ts[:-2], ts[1:-1]))
+grow = all(a["stats"]["packets"] <= b["stats"]["packets"] for a, b in zip(st, st[1:]))
+ok = len(st) >= 3 and gaps_ok and grow and st[-1]["stats"]["packets"] == int(exp["packets"])
+print(("PASS" if ok else "FAIL") + f"  periodic stats: {len(st)} records, packets {[r['stats']['packets'] for r in st]}")
+sys.exit(0 if ok else 1)
+PY
