@@ -71,6 +71,8 @@ static void device(struct iw_json *j, const struct iw_device *d)
 		iw_json_str(j, "client_id", d->client_id);
 	if (d->cert_cn != NULL)
 		iw_json_str(j, "cert_cn", d->cert_cn);
+	if (d->endpoint != NULL)
+		iw_json_str(j, "endpoint", d->endpoint);
 	iw_json_obj_end(j);
 }
 

@@ -33,6 +33,7 @@ struct iw_device {
 	const char *mac;
 	const char *client_id;
 	const char *cert_cn;
+	const char *endpoint; /* LwM2M endpoint name */
 };
 
 enum iw_flow_end { IW_END_FIN, IW_END_RST, IW_END_TIMEOUT, IW_END_EVICTED, IW_END_SHUTDOWN, IW_END__COUNT };

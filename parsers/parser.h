@@ -15,6 +15,16 @@
 
 enum { IW_DIR_TOSERVER = 0, IW_DIR_TOCLIENT = 1 };
 
+/* What identifies the device behind a flow, as a parser learns it (DESIGN §2). */
+enum iw_identity { IW_ID_CLIENT_ID, IW_ID_CERT_CN, IW_ID_ENDPOINT };
+
+/* Limits from the configuration that every parser honours. */
+struct iw_parser_cfg {
+	uint32_t max_message;     /* limits.max_message: largest message buffered per direction */
+	uint32_t max_items;       /* limits.max_items: topics per SUBSCRIBE, options per message */
+	uint32_t payload_preview; /* sensor.payload_preview: payload bytes shown, 0 = none */
+};
+
 /* What a parser sees of the flow and how it reports. Owned by the sensor. */
 struct iw_parse_ctx {
 	uint64_t ts_us;
@@ -24,6 +34,9 @@ struct iw_parse_ctx {
 	void (*emit)(struct iw_parse_ctx *ctx, struct iw_event *ev);
 	/* counts a malformed message; reason is a static string ("mqtt.remaining_length") */
 	void (*anomaly)(struct iw_parse_ctx *ctx, const char *reason);
+	/* the flow's device is known by this name from now on (an MQTT client id, the CN of
+	 * a client certificate, a LwM2M endpoint); the sensor copies it */
+	void (*identity)(struct iw_parse_ctx *ctx, enum iw_identity kind, const char *s, size_t n);
 	void *arg; /* the sensor's */
 };
 
@@ -35,8 +48,9 @@ struct iw_parser {
 	/* Strict look at the first payload of one direction: IW_OK when the bytes can only
 	 * be this protocol, IW_NEED_MORE when too few bytes to tell, IW_ERR otherwise. */
 	int (*probe)(const uint8_t *data, size_t len, int dir);
-	/* Per-flow state; state_new aborts on allocation failure like every allocation. */
-	void *(*state_new)(void);
+	/* Per-flow state under the configured limits (the parser keeps cfg's values, not the
+	 * pointer); state_new aborts on allocation failure like every allocation. */
+	void *(*state_new)(const struct iw_parser_cfg *cfg);
 	void (*state_free)(void *st);
 	/* TCP: bytes of one direction in order; returns bytes consumed (> 0), IW_NEED_MORE
 	 * (call again with more bytes appended) or IW_ERR (stop parsing this direction).
@@ -46,7 +60,6 @@ struct iw_parser {
 	void (*gap)(void *st, struct iw_parse_ctx *ctx, int dir, uint32_t len);
 	/* Optional: the flow ended; a last chance to emit. */
 	void (*end)(void *st, struct iw_parse_ctx *ctx);
-	uint32_t max_message; /* largest message buffered per direction; 0: 64 KiB */
 };
 
 /* NULL-terminated, in probe order. */

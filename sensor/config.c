@@ -110,6 +110,7 @@ static const cyaml_schema_field_t sensor_fields[] = {
     F_STR("name", sensor, name),
     F_LIST("device_networks", sensor, device_networks, n_device_networks),
     F_UINT("stats_interval", sensor, stats_interval),
+    F_UINT("payload_preview", sensor, payload_preview),
     CYAML_FIELD_END,
 };
 
@@ -134,6 +135,8 @@ static const cyaml_schema_field_t limits_fields[] = {
     F_UINT("stream_buffer", limits, stream_buffer),
     F_UINT("max_fragments", limits, max_fragments),
     F_UINT("fragment_bytes", limits, fragment_bytes),
+    F_UINT("max_message", limits, max_message),
+    F_UINT("max_items", limits, max_items),
     F_MAP("flow_timeout", limits, flow_timeout, flow_timeout_fields),
     CYAML_FIELD_END,
 };
@@ -252,6 +255,9 @@ static const struct key_rule key_rules[] = {
     {"capture.snaplen", .min = 1, .max = 262144},
     {"limits.max_flows", .min = 1},
     {"limits.max_devices", .min = 1},
+    {"limits.max_message", .min = 16, .max = 268435460}, /* MQTT's largest packet */
+    {"limits.max_items", .min = 1, .max = 65535},
+    {"sensor.payload_preview", .max = 4096},
     {"limits.flow_timeout.tcp", .duration = true, .min = 1},
     {"limits.flow_timeout.tcp_closed", .duration = true, .min = 1},
     {"limits.flow_timeout.udp", .duration = true, .min = 1},
@@ -481,6 +487,9 @@ void iw_config_defaults(struct iw_config *c)
 	c->limits.stream_buffer = 65536;
 	c->limits.max_fragments = 4096;
 	c->limits.fragment_bytes = 4194304;
+	c->limits.max_message = 1048576;
+	c->limits.max_items = 256;
+	c->sensor.payload_preview = 0;
 	c->limits.flow_timeout.tcp = 3600;
 	c->limits.flow_timeout.tcp_closed = 30;
 	c->limits.flow_timeout.udp = 120;

@@ -15,7 +15,8 @@ struct iw_config {
 		char *name;
 		char **device_networks;
 		unsigned n_device_networks;
-		uint64_t stats_interval; /* live: a stats record this often; 0 = only at the end */
+		uint64_t stats_interval;  /* live: a stats record this often; 0 = only at the end */
+		uint64_t payload_preview; /* bytes of message payload shown in events; 0 = none */
 	} sensor;
 	struct {
 		uint64_t snaplen;
@@ -29,6 +30,8 @@ struct iw_config {
 		uint64_t stream_buffer;
 		uint64_t max_fragments;  /* IP fragments held in all */
 		uint64_t fragment_bytes; /* IP fragment bytes held in all */
+		uint64_t max_message;    /* largest application message a parser buffers */
+		uint64_t max_items;      /* topics per SUBSCRIBE, options per CoAP message, ... */
 		struct {
 			uint64_t tcp, tcp_closed, udp;
 		} flow_timeout;

@@ -41,6 +41,7 @@ struct iw_flow {
 	void *ndpi;            /* nDPI's per-flow state until classified */
 	const char *ndpi_name; /* what nDPI said, when asked */
 	uint32_t gaps;
+	char *ident[3]; /* by enum iw_identity, as the parser reported it; owned */
 	struct iw_flow_dir dir[2];
 };
 

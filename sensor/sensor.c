@@ -55,6 +55,7 @@ struct iw_sensor {
 	void *rule_state[64];
 	unsigned n_rules;
 	struct iw_rule_ctx rctx;
+	struct iw_parser_cfg pcfg;
 	struct exp_inst exp[MAX_EXPORTERS];
 	unsigned n_exp;
 	unsigned want_kinds; /* IW_REC_ bits some exporter takes */
@@ -133,7 +134,11 @@ static void device_of(struct iw_sensor *s, const struct iw_flow *f, struct iw_de
 	}
 	memset(d, 0, sizeof(*d));
 	d->ip = iw_addr_str(a, f->key.family, ip, iplen);
-	d->id = d->ip;
+	d->client_id = f->ident[IW_ID_CLIENT_ID];
+	d->cert_cn = f->ident[IW_ID_CERT_CN];
+	d->endpoint = f->ident[IW_ID_ENDPOINT];
+	/* DESIGN §2: the MQTT client id, the certificate's CN, (the LwM2M endpoint), the IP */
+	d->id = d->client_id ? d->client_id : d->cert_cn ? d->cert_cn : d->endpoint ? d->endpoint : d->ip;
 }
 
 static void raise_alert(struct iw_rule_ctx *ctx, struct iw_alert *a)
@@ -191,6 +196,28 @@ static void ctx_anomaly(struct iw_parse_ctx *ctx, const char *reason)
 	count_named(fd->s->anomalies, &fd->s->n_anomalies, reason);
 }
 
+#define MAX_IDENTITY 256
+
+static void ctx_identity(struct iw_parse_ctx *ctx, enum iw_identity kind, const char *str, size_t n)
+{
+	struct feed *fd = (struct feed *)ctx;
+	if ((unsigned)kind > IW_ID_ENDPOINT)
+		return;
+	char **slot = &fd->f->ident[kind];
+	if (n > MAX_IDENTITY)
+		n = MAX_IDENTITY;
+	if (*slot && strlen(*slot) == n && !memcmp(*slot, str, n))
+		return;
+	free(*slot);
+	*slot = malloc(n + 1);
+	if (!*slot) {
+		fputs("iotwatch: out of memory\n", stderr);
+		abort();
+	}
+	memcpy(*slot, str, n);
+	(*slot)[n] = '\0';
+}
+
 static void feed_init(struct feed *fd, struct iw_sensor *s, struct iw_flow *f, int dir)
 {
 	fd->ctx.ts_us = s->now_us;
@@ -198,6 +225,7 @@ static void feed_init(struct feed *fd, struct iw_sensor *s, struct iw_flow *f, i
 	fd->ctx.key = &f->key;
 	fd->ctx.emit = ctx_emit;
 	fd->ctx.anomaly = ctx_anomaly;
+	fd->ctx.identity = ctx_identity;
 	fd->ctx.arg = s;
 	fd->s = s;
 	fd->f = f;
@@ -276,7 +304,7 @@ static void parser_bytes(struct feed *fd, const uint8_t *data, uint32_t len)
 		memmove(d->buf, d->buf + used, d->buf_len - used);
 		d->buf_len -= used;
 	}
-	uint32_t max = f->parser->max_message ? f->parser->max_message : DEFAULT_MAX_MESSAGE;
+	uint32_t max = fd->s->pcfg.max_message;
 	if (d->buf_len > max) {
 		/* a message larger than the parser accepts: skip what is buffered */
 		fd->s->buffer_overflows++;
@@ -349,7 +377,7 @@ static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_p
 	f->parser = p;
 	if (p && p->parse) {
 		if (p->state_new)
-			f->pstate = p->state_new();
+			f->pstate = p->state_new(&s->pcfg);
 		/* replay what reassembly delivered while we did not know */
 		for (int dir = 0; dir < 2; dir++) {
 			struct iw_flow_dir *d = &f->dir[dir];
@@ -492,6 +520,8 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 	    .ndpi = f->ndpi_name,
 	};
 	dispatch(s, &ev);
+	for (int i = 0; i < 3; i++)
+		free(f->ident[i]);
 }
 
 /* TCP: flags, close, reassembly. */
@@ -671,6 +701,12 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	struct iw_sensor *s = xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
 	s->opts = *opts;
+	s->pcfg = (struct iw_parser_cfg){
+	    .max_message =
+	        (uint32_t)(cfg->limits.max_message ? cfg->limits.max_message : DEFAULT_MAX_MESSAGE),
+	    .max_items = (uint32_t)cfg->limits.max_items,
+	    .payload_preview = (uint32_t)cfg->sensor.payload_preview,
+	};
 	*code = 2;
 	s->devnets = xcalloc(cfg->sensor.n_device_networks + 1, sizeof(*s->devnets));
 	for (unsigned i = 0; i < cfg->sensor.n_device_networks; i++) {

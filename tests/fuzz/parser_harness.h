@@ -40,6 +40,14 @@ static void count_event(struct iw_parse_ctx *ctx, struct iw_event *ev)
 	c->events++;
 }
 
+static void check_identity(struct iw_parse_ctx *ctx, enum iw_identity kind, const char *s, size_t n)
+{
+	(void)ctx;
+	check((unsigned)kind <= IW_ID_ENDPOINT && (s != NULL || n == 0));
+	for (size_t i = 0; i < n; i++) /* every byte must be readable */
+		(void)*(volatile const char *)&s[i];
+}
+
 static void count_anomaly(struct iw_parse_ctx *ctx, const char *reason)
 {
 	struct counts *c = ctx->arg;
@@ -58,7 +66,7 @@ struct dir_buf {
 static void stream_feed(const struct iw_parser *p, void *st, struct iw_parse_ctx *ctx, int dir,
                         struct dir_buf *d, const uint8_t *data, size_t len)
 {
-	size_t max = p->max_message ? p->max_message : 65536;
+	size_t max = 65536; /* as a sensor run with limits.max_message 64 KiB */
 	if (d->off || !len)
 		return;
 	uint8_t *nb = realloc(d->b, d->len + len);
@@ -122,9 +130,12 @@ static void session(const struct iw_parser *p, const uint8_t *data, size_t size,
 	    .key = &key,
 	    .emit = count_event,
 	    .anomaly = count_anomaly,
+	    .identity = check_identity,
 	    .arg = &c,
 	};
-	void *st = p->state_new ? p->state_new() : NULL;
+	static const struct iw_parser_cfg cfg = {
+	    .max_message = 65536, .max_items = 64, .payload_preview = 16};
+	void *st = p->state_new ? p->state_new(&cfg) : NULL;
 	if (p->ipproto == IPPROTO_TCP) {
 		struct dir_buf d[2] = {{NULL, 0, false}, {NULL, 0, false}};
 		if (pass < 2) {

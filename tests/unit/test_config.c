@@ -72,6 +72,7 @@ static void write_text(const char *path, const char *text)
 	S(sensor.name)                                                                                       \
 	L(sensor.device_networks, sensor.n_device_networks)                                                  \
 	U(sensor.stats_interval)                                                                             \
+	U(sensor.payload_preview)                                                                            \
 	U(capture.snaplen)                                                                                   \
 	B(capture.promisc)                                                                                   \
 	B(capture.immediate)                                                                                 \
@@ -81,6 +82,8 @@ static void write_text(const char *path, const char *text)
 	U(limits.stream_buffer)                                                                              \
 	U(limits.max_fragments)                                                                              \
 	U(limits.fragment_bytes)                                                                             \
+	U(limits.max_message)                                                                                \
+	U(limits.max_items)                                                                                  \
 	U(limits.flow_timeout.tcp)                                                                           \
 	U(limits.flow_timeout.tcp_closed)                                                                    \
 	U(limits.flow_timeout.udp)                                                                           \
@@ -165,6 +168,7 @@ static const char *const odd_sets[] = {
     "sensor.name=odd",
     "sensor.device_networks=10.0.0.0/8,192.168.0.0/16",
     "sensor.stats_interval=60s",
+    "sensor.payload_preview=32",
     "capture.snaplen=1500",
     "capture.promisc=no",
     "capture.immediate=1",
@@ -174,6 +178,8 @@ static const char *const odd_sets[] = {
     "limits.stream_buffer=12",
     "limits.max_fragments=13",
     "limits.fragment_bytes=14",
+    "limits.max_message=4096",
+    "limits.max_items=16",
     "limits.flow_timeout.tcp=2h",
     "limits.flow_timeout.tcp_closed=31",
     "limits.flow_timeout.udp=3m",

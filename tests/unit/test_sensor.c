@@ -41,12 +41,13 @@ static int line_probe(const uint8_t *data, size_t len, int dir)
 static int line_parse(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data, size_t len)
 {
 	(void)st;
-	(void)ctx;
 	const uint8_t *nl = memchr(data, '\n', len);
 	if (!nl)
 		return IW_NEED_MORE;
 	char buf[64];
 	size_t n = (size_t)(nl - data);
+	if (n > 3 && !memcmp(data, "ID:", 3))
+		ctx->identity(ctx, IW_ID_CLIENT_ID, (const char *)data + 3, n - 3);
 	snprintf(buf, sizeof(buf), "%c:%.*s", dir == IW_DIR_TOSERVER ? 'c' : 's', (int)n, (const char *)data);
 	note(buf, strlen(buf));
 	return (int)(n + 1);
@@ -61,8 +62,9 @@ static void line_gap(void *st, struct iw_parse_ctx *ctx, int dir, uint32_t len)
 	note(buf, strlen(buf));
 }
 
-static void *line_new(void)
+static void *line_new(const struct iw_parser_cfg *cfg)
 {
+	(void)cfg;
 	static int dummy;
 	return &dummy;
 }
@@ -91,6 +93,7 @@ struct flow_seen {
 	enum iw_flow_end reason;
 	uint64_t pkts_ts, pkts_tc;
 	char app[16];
+	char device[32];
 };
 static struct flow_seen flows[32];
 static unsigned n_flows;
@@ -108,6 +111,7 @@ static void keep_flow(void *st, struct iw_rule_ctx *ctx, const struct iw_event *
 	f->pkts_ts = ev->u.flow.pkts_toserver;
 	f->pkts_tc = ev->u.flow.pkts_toclient;
 	snprintf(f->app, sizeof(f->app), "%s", ev->app_proto ? ev->app_proto : "-");
+	snprintf(f->device, sizeof(f->device), "%s", ev->device.id);
 }
 
 static const struct iw_rule flow_rule = {
@@ -232,6 +236,21 @@ static void test_probe_then_reassembly(void **state)
 	assert_int_equal(flows[0].pkts_ts, 8); /* SYN, ACK, 4 data (one a retransmission), FIN, ACK */
 	assert_int_equal(flows[0].pkts_tc, 3);
 	assert_string_equal(flows[0].app, "line");
+	assert_string_equal(flows[0].device, "10.0.0.1"); /* no name from the parser: the address */
+}
+
+/* The parser names the device: the flow's records carry that name as the device id. */
+static void test_identity(void **state)
+{
+	(void)state;
+	struct iw_sensor *s = start(100);
+	handshake(s, 40003);
+	send_frame(s, CLIENT, SERVER, 40003, 4242, 101, 901, ACK, "HELLO\nID:pump-7\n");
+	stop(s);
+	assert_int_equal(n_lines, 2);
+	assert_string_equal(lines[1], "c:ID:pump-7");
+	assert_int_equal(n_flows, 1);
+	assert_string_equal(flows[0].device, "pump-7");
 }
 
 /* The probe cannot tell ("HEL", then not "HELLO"): the port decides when the flow ends,
@@ -301,6 +320,7 @@ int main(void)
 	    cmocka_unit_test(test_probe_then_reassembly),
 	    cmocka_unit_test(test_port_classification_replays_bytes),
 	    cmocka_unit_test(test_gap_reaches_parser),
+	    cmocka_unit_test(test_identity),
 	    cmocka_unit_test(test_timeout_and_eviction),
 	};
 	return cmocka_run_group_tests_name("sensor", tests, NULL, NULL);
