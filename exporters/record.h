@@ -21,4 +21,10 @@ void iw_record_event(struct iw_json *j, const char *sensor, const struct iw_even
  * "evidence". a NULL leaves j empty. */
 void iw_record_alert(struct iw_json *j, const char *sensor, const struct iw_alert *a);
 
+/* The per-protocol serialisers: each writes the members of the "<kind>" object of an
+ * event of its kind into the open object (one file each, exporters/rec_<kind>.c). */
+void iw_rec_mqtt(struct iw_json *j, const struct iw_event *ev);
+void iw_rec_coap(struct iw_json *j, const struct iw_event *ev);
+void iw_rec_modbus(struct iw_json *j, const struct iw_event *ev);
+
 #endif

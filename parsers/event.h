@@ -9,6 +9,9 @@
 
 #include <stdint.h>
 
+#include "ev_coap.h"
+#include "ev_modbus.h"
+#include "ev_mqtt.h"
 #include "packet.h"
 
 enum iw_event_kind {
@@ -61,6 +64,9 @@ struct iw_event {
 	/* per kind; later protocols add their member here */
 	union {
 		struct iw_ev_flow flow;
+		struct iw_ev_mqtt mqtt;
+		struct iw_ev_coap coap;
+		struct iw_ev_modbus modbus;
 	} u;
 };
 
