@@ -616,15 +616,15 @@ static void test_record_kind_without_serialiser(void **state)
 	ev.flow_id = 1;
 	struct iw_json j;
 	iw_json_init(&j);
-	static const char *const kinds[] = {"mqtt", "coap", "modbus", "tls", "ssh", "dns", "tunnel"};
-	for (int k = IW_EV_MQTT; k < IW_EV__COUNT; k++) {
+	static const char *const kinds[] = {"tls", "ssh", "dns", "tunnel"}; /* no serialiser yet */
+	for (int k = IW_EV_TLS; k < IW_EV__COUNT; k++) {
 		ev.kind = (enum iw_event_kind)k;
 		iw_record_event(&j, "s", &ev);
 		char want[256];
 		snprintf(want, sizeof(want),
 		         "{\"timestamp\":\"1970-01-01T00:00:00.000000Z\",\"flow_id\":1,\"sensor\":\"s\","
 		         "\"event_type\":\"%s\",\"%s\":{}}",
-		         kinds[k - IW_EV_MQTT], kinds[k - IW_EV_MQTT]);
+		         kinds[k - IW_EV_TLS], kinds[k - IW_EV_TLS]);
 		assert_string_equal(j.buf, want);
 	}
 	iw_record_event(&j, "s", NULL);
