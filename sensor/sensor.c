@@ -367,6 +367,42 @@ static const char *lowered_name(struct iw_sensor *s, const char *name)
 	return s->lower_buf[i];
 }
 
+/* UDP: datagrams seen before the flow was classified wait in dir[0].buf, each as
+ * | direction 1 | length 2 | bytes |, within the same budgets as TCP bytes. */
+static void udp_hold(struct iw_sensor *s, struct iw_flow *f, int dir, const uint8_t *data, uint32_t len)
+{
+	struct iw_flow_dir *d = &f->dir[0];
+	uint32_t need = 3 + len;
+	if (len > 0xffff || d->buf_len + need > PRECLASS_BUF || s->preclass_bytes + need > PRECLASS_TOTAL) {
+		d->pre_gap += len; /* lost to the parser */
+		return;
+	}
+	uint8_t head[3] = {(uint8_t)dir, (uint8_t)(len >> 8), (uint8_t)len};
+	buf_append(d, head, 3);
+	buf_append(d, data, len);
+	s->preclass_bytes += need;
+}
+
+static void udp_replay(struct iw_sensor *s, struct iw_flow *f)
+{
+	struct iw_flow_dir *d = &f->dir[0];
+	uint8_t *b = d->buf;
+	uint32_t n = d->buf_len;
+	s->preclass_bytes -= n;
+	d->buf = NULL;
+	d->buf_len = d->buf_cap = 0;
+	for (uint32_t off = 0; off + 3 <= n;) {
+		int dir = b[off] ? IW_DIR_TOCLIENT : IW_DIR_TOSERVER;
+		uint32_t len = (uint32_t)b[off + 1] << 8 | b[off + 2];
+		struct feed fd;
+		feed_init(&fd, s, f, dir);
+		if (f->parser->parse(f->pstate, &fd.ctx, dir, b + off + 3, len) < 0)
+			ctx_anomaly(&fd.ctx, "datagram_malformed");
+		off += 3 + len;
+	}
+	free(b);
+}
+
 static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_parser *p)
 {
 	f->classified = true;
@@ -378,6 +414,10 @@ static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_p
 	if (p && p->parse) {
 		if (p->state_new)
 			f->pstate = p->state_new(&s->pcfg);
+		if (f->key.proto != IPPROTO_TCP) {
+			udp_replay(s, f);
+			return;
+		}
 		/* replay what reassembly delivered while we did not know */
 		for (int dir = 0; dir < 2; dir++) {
 			struct iw_flow_dir *d = &f->dir[dir];
@@ -606,6 +646,8 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 		classify(s, f, &pkt, dir);
 	if (pkt.key.proto == IPPROTO_TCP) {
 		tcp_packet(s, f, &pkt, dir);
+	} else if (!f->classified && pkt.payload_len) {
+		udp_hold(s, f, dir, pkt.payload, pkt.payload_len);
 	} else if (f->parser && f->parser->parse && pkt.payload_len) {
 		struct feed fd;
 		feed_init(&fd, s, f, dir);
