@@ -16,7 +16,7 @@
 
 #define MAX_PARSERS         32
 #define MAX_NAMED           128         /* distinct anomaly reasons, rule ids, nDPI names counted */
-#define PRECLASS_BUF        16384       /* stream bytes kept per direction until the parser is known */
+#define PRECLASS_BUF        65536       /* stream bytes kept per direction until the parser is known */
 #define PRECLASS_TOTAL      (64u << 20) /* ... and in all, so many new flows cannot exhaust memory */
 #define CLASSIFY_PKTS       10          /* payload packets looked at before giving up */
 #define DEFAULT_MAX_MESSAGE 65536

@@ -14,7 +14,8 @@
 #                 and for TCP the first bytes of each direction's stream
 #   fuzz_stream   one direction of TCP flows as segment and acknowledgement operations
 #   fuzz_defrag   the IP fragments found, as fragment records
-# Seeds are named by the SHA-1 of their content; each target keeps at most 150 files
+# Seeds are named by the SHA-1 of their content (files named regression-* are inputs that
+# once crashed a target: they are kept across runs); each target keeps at most 150 files
 # and 900 KB, so they can be committed. Re-running replaces the seed directories.
 # Needs only python3 (a small pcap/pcapng reader is built in).
 set -eu
@@ -212,8 +213,17 @@ class Seeds:
     def write(self, root):
         for target, per_src in sorted(self.by.items()):
             d = os.path.join(root, "fuzz_" + target)
+            keep = {}
+            if os.path.isdir(d):  # regression-* inputs survive a re-run
+                for n in os.listdir(d):
+                    if n.startswith("regression-"):
+                        with open(os.path.join(d, n), "rb") as fh:
+                            keep[n] = fh.read()
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d)
+            for n, blob in keep.items():
+                with open(os.path.join(d, n), "wb") as fh:
+                    fh.write(blob)
             # hand-made queues ("#...") first: they are few and cover what captures lack
             seen, total, queues = set(), 0, [list(v) for k, v in sorted(per_src.items()) if k.startswith("#")]
             queues = [[b] for q in queues for b in q] + [list(v) for k, v in sorted(per_src.items())

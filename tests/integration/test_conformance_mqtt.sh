@@ -51,13 +51,6 @@ TYPES = ["reserved", "connect", "connack", "publish", "puback", "pubrec", "pubre
 
 # file (as listed) -> (reason, our exact counts by type name)
 EXCEPT = {
-    # A flow picked up mid-stream whose first client segment is 32747 bytes of a 35771-byte
-    # PUBLISH. Nothing classifies the flow until it ends (no CONNECT for the probe), and the
-    # sensor keeps at most 16 KiB per direction before classification (PRECLASS_BUF in
-    # sensor/sensor.c): the parser is told of a 32747-byte gap, resynchronises, and finds
-    # only the DISCONNECT after the PUBLISH's tail. tshark sees every byte.
-    "suricata-verify/mqtt-midstream-split.pcap": (
-        "sensor drops 32 KB before classification", {"connack": 1, "disconnect": 1}),
     # MQTT in WebSocket (paho, pcaps/make-mqtt.sh): tshark 4.0 decodes the frames but never
     # hands their payload to its MQTT dissector, so it counts 0. The counts are what the
     # script's two paho sessions sent (see make-mqtt.sh).
