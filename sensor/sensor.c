@@ -886,6 +886,8 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 	for (int i = 1; i < IW_MAL__COUNT; i++)
 		if (s->malformed[i])
 			iw_json_uint(j, iw_malformed_name(i), s->malformed[i]);
+	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "anomalies"); /* malformed messages inside flows, by parser reason */
 	for (unsigned i = 0; i < s->n_anomalies; i++)
 		iw_json_uint(j, s->anomalies[i].name, s->anomalies[i].n);
 	iw_json_obj_end(j);
@@ -963,6 +965,7 @@ static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_
 		if (s->malformed[i])
 			fprintf(o, "    %s %llu\n", iw_malformed_name(i),
 			        (unsigned long long)s->malformed[i]);
+	fprintf(o, "  anomalies\n");
 	for (unsigned i = 0; i < s->n_anomalies; i++)
 		fprintf(o, "    %s %llu\n", s->anomalies[i].name, (unsigned long long)s->anomalies[i].n);
 	fprintf(o, "  events\n");
