@@ -182,9 +182,20 @@ static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event 
 	device_of(s, f, &ev->device, ip, iplen);
 }
 
+/* Nobody reads events: no rule and no events output. Then an event is only counted,
+ * without the work of naming its device. */
+static bool events_unread(const struct iw_sensor *s)
+{
+	return !s->n_rules && !(s->want_kinds & IW_REC_EVENT);
+}
+
 static void ctx_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 {
 	struct feed *fd = (struct feed *)ctx;
+	if (events_unread(fd->s)) {
+		fd->s->events[ev->kind]++;
+		return;
+	}
 	char ip[64];
 	fill_common(fd->s, fd->f, ev, ip, sizeof(ip));
 	dispatch(fd->s, ev);
@@ -543,6 +554,10 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 		f->parser->state_free(f->pstate);
 	f->pstate = NULL;
 
+	if (events_unread(s)) {
+		s->events[IW_EV_FLOW]++;
+		goto out;
+	}
 	struct iw_event ev = {.kind = IW_EV_FLOW};
 	char ip[64];
 	fill_common(s, f, &ev, ip, sizeof(ip));
@@ -560,6 +575,7 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 	    .ndpi = f->ndpi_name,
 	};
 	dispatch(s, &ev);
+out:
 	for (int i = 0; i < 3; i++)
 		free(f->ident[i]);
 }
