@@ -9,7 +9,11 @@
  * One event per message; requests and responses of a flow are matched by token (and
  * message id for piggybacked ACKs) in a bounded table; Observe registrations keep their
  * entry so notifications find their uri; block-wise transfers are summed in a bounded
- * table and reported once complete. All state is allocated once per flow. */
+ * table and reported once complete. A flow starts with a small header only: the request
+ * table is allocated on the first request (REQS_INIT entries, doubling up to MAX_REQS), a
+ * request's uri lives in a buffer its slot keeps for reuse, and the block-wise table is
+ * allocated on the first block of a transfer (XFERS_INIT, doubling up to MAX_XFERS).
+ * Per-message scratch (uri, location, preview) lives on coap_parse's stack. */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +21,9 @@
 #include "parser.h"
 
 #define MAX_REQS    64  /* outstanding requests (and observations) per flow */
+#define REQS_INIT   4   /* request slots allocated on a flow's first request */
 #define MAX_XFERS   8   /* block-wise transfers in progress per flow */
+#define XFERS_INIT  2   /* transfer slots allocated on a flow's first block */
 #define REQ_URI     96  /* uri bytes kept per outstanding request */
 #define URI_MAX     256 /* uri bytes assembled per message */
 #define LOC_MAX     128
@@ -428,15 +434,16 @@ static const char *lwm2m_resource_name(int32_t o, int32_t r)
 struct req {
 	uint64_t ts_us;
 	uint64_t seq; /* age: the smallest is evicted first */
+	char *uri;    /* uri_cap bytes, kept by the slot across requests; NULL: none yet */
+	uint8_t token[8];
 	uint16_t mid;
 	uint16_t notif_mid; /* last notification's message id (a RST to it cancels) */
-	uint8_t used, dir, tkl, code;
-	uint8_t observing; /* a GET with Observe 0 */
-	uint8_t acked;     /* an empty ACK came: the response will be separate */
-	uint8_t has_notif;
-	uint8_t token[8];
-	uint16_t uri_len;
-	char uri[REQ_URI];
+	uint8_t tkl, code;
+	uint8_t uri_len, uri_cap; /* <= REQ_URI */
+	uint8_t used : 1, dir : 1;
+	uint8_t observing : 1; /* a GET with Observe 0 */
+	uint8_t acked : 1;     /* an empty ACK came: the response will be separate */
+	uint8_t has_notif : 1;
 };
 
 struct xfer {
@@ -449,13 +456,11 @@ struct xfer {
 };
 
 struct coap_state {
-	struct iw_parser_cfg cfg;
 	uint64_t seq;
-	struct req reqs[MAX_REQS];
-	struct xfer xfers[MAX_XFERS];
-	char uri[URI_MAX]; /* scratch of the message being decoded */
-	char loc[LOC_MAX];
-	char preview[PREVIEW_MAX];
+	struct req *reqs;   /* n_reqs slots, NULL until the first request */
+	struct xfer *xfers; /* n_xfers slots, NULL until the first block */
+	uint32_t max_items, payload_preview;
+	uint8_t n_reqs, n_xfers;
 };
 
 static void *coap_state_new(const struct iw_parser_cfg *cfg)
@@ -463,18 +468,50 @@ static void *coap_state_new(const struct iw_parser_cfg *cfg)
 	struct coap_state *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		abort(); /* STYLE: allocation failure aborts */
-	s->cfg = *cfg;
+	s->max_items = cfg->max_items;
+	s->payload_preview = cfg->payload_preview;
 	return s;
 }
 
 static void coap_state_free(void *st)
 {
-	free(st);
+	struct coap_state *s = st;
+	for (unsigned i = 0; i < s->n_reqs; i++)
+		free(s->reqs[i].uri);
+	free(s->reqs);
+	free(s->xfers);
+	free(s);
+}
+
+/* Grows a table of n slots of size sz to twice as many (init when empty), at most max;
+ * the new slots are zeroed. Returns the old count (the first new slot), or n when full. */
+static unsigned table_grow(void **t, uint8_t *n, size_t sz, unsigned init, unsigned max)
+{
+	unsigned old = *n;
+	if (old >= max)
+		return old;
+	unsigned cap = old ? old * 2 : init;
+	if (cap > max)
+		cap = max;
+	void *nt = realloc(*t, cap * sz);
+	if (nt == NULL)
+		abort(); /* STYLE: allocation failure aborts */
+	memset((char *)nt + old * sz, 0, (cap - old) * sz);
+	*t = nt;
+	*n = (uint8_t)cap;
+	return old;
 }
 
 /* ---- decoding one message ---- */
 
-/* Bounded string builder over a state buffer. */
+/* Per-message scratch: the strings an event points to while it is emitted. */
+struct scratch {
+	char uri[URI_MAX];
+	char loc[LOC_MAX];
+	char preview[PREVIEW_MAX];
+};
+
+/* Bounded string builder over a scratch buffer. */
 struct sbuf {
 	char *b;
 	size_t len, cap;
@@ -662,12 +699,16 @@ static void lwm2m_meaning(struct iw_parse_ctx *ctx, struct iw_ev_coap *e, const 
 
 /* ---- matching ---- */
 
+static bool same_token(const struct req *r, const struct iw_ev_coap *e)
+{
+	return r->tkl == e->token_len && (e->token_len == 0 || memcmp(r->token, e->token, e->token_len) == 0);
+}
+
 static struct req *req_find_token(struct coap_state *s, int dir, const struct iw_ev_coap *e)
 {
-	for (unsigned i = 0; i < MAX_REQS; i++) {
+	for (unsigned i = 0; i < s->n_reqs; i++) {
 		struct req *r = &s->reqs[i];
-		if (r->used && r->dir != dir && r->tkl == e->token_len &&
-		    (e->token_len == 0 || memcmp(r->token, e->token, e->token_len) == 0))
+		if (r->used && r->dir != dir && same_token(r, e))
 			return r;
 	}
 	return NULL;
@@ -675,7 +716,7 @@ static struct req *req_find_token(struct coap_state *s, int dir, const struct iw
 
 static struct req *req_find_mid(struct coap_state *s, int dir, uint16_t mid)
 {
-	for (unsigned i = 0; i < MAX_REQS; i++) {
+	for (unsigned i = 0; i < s->n_reqs; i++) {
 		struct req *r = &s->reqs[i];
 		if (r->used && r->dir != dir && r->mid == mid)
 			return r;
@@ -685,7 +726,7 @@ static struct req *req_find_mid(struct coap_state *s, int dir, uint16_t mid)
 
 static struct req *req_find_notif(struct coap_state *s, int dir, uint16_t mid)
 {
-	for (unsigned i = 0; i < MAX_REQS; i++) {
+	for (unsigned i = 0; i < s->n_reqs; i++) {
 		struct req *r = &s->reqs[i];
 		/* the notification went the other way than this message: same dir as the request */
 		if (r->used && r->observing && r->has_notif && r->dir == dir && r->notif_mid == mid)
@@ -694,25 +735,47 @@ static struct req *req_find_notif(struct coap_state *s, int dir, uint16_t mid)
 	return NULL;
 }
 
-/* A slot for a new request: the same token from the same side replaces its entry, else a
- * free slot, else the oldest is evicted. */
+/* A slot for a new request: the same token from the same side replaces its entry, else the
+ * first free slot, else a new one while the table may grow, else the oldest is evicted. */
 static struct req *req_slot(struct coap_state *s, int dir, const struct iw_ev_coap *e)
 {
-	struct req *old = NULL;
-	for (unsigned i = 0; i < MAX_REQS; i++) {
+	struct req *old = NULL, *fr = NULL;
+	for (unsigned i = 0; i < s->n_reqs; i++) {
 		struct req *r = &s->reqs[i];
-		if (r->used && r->dir == dir && r->tkl == e->token_len &&
-		    (e->token_len == 0 || memcmp(r->token, e->token, e->token_len) == 0))
-			return r;
-	}
-	for (unsigned i = 0; i < MAX_REQS; i++) {
-		struct req *r = &s->reqs[i];
-		if (!r->used)
+		if (!r->used) {
+			if (fr == NULL)
+				fr = r;
+			continue;
+		}
+		if (r->dir == dir && same_token(r, e))
 			return r;
 		if (old == NULL || r->seq < old->seq)
 			old = r;
 	}
-	return old;
+	if (fr != NULL)
+		return fr;
+	unsigned i = table_grow((void **)&s->reqs, &s->n_reqs, sizeof(*s->reqs), REQS_INIT, MAX_REQS);
+	return i < s->n_reqs ? &s->reqs[i] : old;
+}
+
+/* Keeps a copy of the request's uri (at most REQ_URI bytes) in the slot's buffer. */
+static void req_set_uri(struct req *r, const char *uri, uint16_t n)
+{
+	if (n > REQ_URI)
+		n = REQ_URI;
+	if (n > r->uri_cap) {
+		unsigned cap = (n + 15u) & ~15u; /* fewer reallocations as uris vary */
+		if (cap > REQ_URI)
+			cap = REQ_URI;
+		char *b = realloc(r->uri, cap);
+		if (b == NULL)
+			abort(); /* STYLE: allocation failure aborts */
+		r->uri = b;
+		r->uri_cap = (uint8_t)cap;
+	}
+	if (n)
+		memcpy(r->uri, uri, n);
+	r->uri_len = (uint8_t)n;
 }
 
 static void matched(struct iw_ev_coap *e, const struct req *r, uint64_t now)
@@ -728,7 +791,7 @@ static void matched(struct iw_ev_coap *e, const struct req *r, uint64_t now)
 
 static struct xfer *xfer_find(struct coap_state *s, unsigned which, const char *uri, uint16_t n)
 {
-	for (unsigned i = 0; i < MAX_XFERS; i++) {
+	for (unsigned i = 0; i < s->n_xfers; i++) {
 		struct xfer *x = &s->xfers[i];
 		if (x->used && x->which == which && x->uri_len == n && memcmp(x->uri, uri, n) == 0)
 			return x;
@@ -746,14 +809,17 @@ static struct xfer *xfer_block(struct coap_state *s, unsigned which, const char 
 	if (b->num == 0) {
 		if (x == NULL) {
 			struct xfer *old = NULL;
-			for (unsigned i = 0; i < MAX_XFERS && x == NULL; i++) {
+			for (unsigned i = 0; i < s->n_xfers && x == NULL; i++) {
 				if (!s->xfers[i].used)
 					x = &s->xfers[i];
 				else if (old == NULL || s->xfers[i].seq < old->seq)
 					old = &s->xfers[i];
 			}
-			if (x == NULL)
-				x = old;
+			if (x == NULL) {
+				unsigned i = table_grow((void **)&s->xfers, &s->n_xfers, sizeof(*s->xfers),
+				                        XFERS_INIT, MAX_XFERS);
+				x = i < s->n_xfers ? &s->xfers[i] : old;
+			}
 		}
 		x->used = 1;
 		x->which = (uint8_t)which;
@@ -785,8 +851,8 @@ static void emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 
 /* Decodes one datagram into ev; returns NULL when well formed, else the anomaly reason.
  * *show says whether tshark would show the message (a code byte was read). */
-static const char *decode(struct coap_state *s, struct iw_cur *c, struct iw_ev_coap *e, struct walk *w,
-                          bool *show)
+static const char *decode(const struct coap_state *s, struct scratch *sc, struct iw_cur *c,
+                          struct iw_ev_coap *e, struct walk *w, bool *show)
 {
 	uint8_t b0 = iw_cur_u8(c);
 	e->code = iw_cur_u8(c);
@@ -809,9 +875,9 @@ static const char *decode(struct coap_state *s, struct iw_cur *c, struct iw_ev_c
 		return "coap.truncated_token";
 	}
 
-	uint32_t limit = s->cfg.max_items < IW_COAP_MAX_OPTS ? s->cfg.max_items : IW_COAP_MAX_OPTS;
-	struct sbuf uri = {s->uri, 0, URI_MAX, false};
-	struct sbuf loc = {s->loc, 0, LOC_MAX, false};
+	uint32_t limit = s->max_items < IW_COAP_MAX_OPTS ? s->max_items : IW_COAP_MAX_OPTS;
+	struct sbuf uri = {sc->uri, 0, URI_MAX, false};
+	struct sbuf loc = {sc->loc, 0, LOC_MAX, false};
 	bool any_loc = false, first_q = true, first_lq = true;
 	uint32_t num = 0;
 	while (iw_cur_left(c)) {
@@ -926,34 +992,40 @@ static const char *decode(struct coap_state *s, struct iw_cur *c, struct iw_ev_c
 	if (e->code >= 1 && e->code <= 31) {
 		if (uri.len == 0)
 			sb_putc(&uri, '/');
-		e->uri = s->uri;
+		e->uri = sc->uri;
 		e->uri_len = (uint16_t)uri.len;
 		e->uri_truncated = uri.trunc;
 	}
 	if (any_loc) {
-		e->location = s->loc;
+		e->location = sc->loc;
 		e->location_len = (uint16_t)loc.len;
 	}
-	if (e->has_payload && s->cfg.payload_preview) {
+	if (e->has_payload && s->payload_preview) {
 		uint32_t n = e->payload_length;
-		if (n > s->cfg.payload_preview)
-			n = s->cfg.payload_preview;
+		if (n > s->payload_preview)
+			n = s->payload_preview;
 		if (n > PREVIEW_MAX)
 			n = PREVIEW_MAX;
 		struct iw_cur pc = *c;
 		for (uint32_t i = 0; i < n; i++) {
 			uint8_t ch = iw_cur_u8(&pc);
-			s->preview[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
+			sc->preview[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
 		}
-		e->preview = s->preview;
+		e->preview = sc->preview;
 		e->preview_len = n;
 	}
 	return NULL;
 }
 
+/* A block-wise transfer that a message completed. */
+struct done {
+	const struct xfer *x;
+	const char *direction; /* "upload" (Block1), "download" (Block2) */
+};
+
 /* The request/response bookkeeping of one well-formed message. */
 static void track(struct coap_state *s, struct iw_parse_ctx *ctx, int dir, struct iw_ev_coap *e,
-                  struct iw_event *bt)
+                  struct done *bt)
 {
 	unsigned cls = e->code >> 5;
 	bool is_ack = e->msg_type == msg_types[T_ACK];
@@ -985,7 +1057,7 @@ static void track(struct coap_state *s, struct iw_parse_ctx *ctx, int dir, struc
 	if (cls == 0) {
 		struct req *r = req_slot(s, dir, e);
 		r->used = 1;
-		r->dir = (uint8_t)dir;
+		r->dir = (uint8_t)dir & 1;
 		r->tkl = e->token_len;
 		if (e->token_len)
 			memcpy(r->token, e->token, e->token_len);
@@ -996,30 +1068,23 @@ static void track(struct coap_state *s, struct iw_parse_ctx *ctx, int dir, struc
 		r->acked = 0;
 		r->has_notif = 0;
 		r->observing = e->code == 1 && e->has_observe && e->observe == 0;
-		r->uri_len = e->uri_len > REQ_URI ? REQ_URI : e->uri_len;
-		memcpy(r->uri, e->uri, r->uri_len);
+		req_set_uri(r, e->uri, e->uri_len);
 		if (e->has_observe && e->code == 1)
 			e->observe_action = e->observe == 0   ? "register"
 			                    : e->observe == 1 ? "deregister"
 			                                      : NULL;
 		if (e->has_observe && e->code == 1 && e->observe == 1) {
 			/* a deregistration ends the observation it names (same token) */
-			for (unsigned i = 0; i < MAX_REQS; i++)
-				if (&s->reqs[i] != r && s->reqs[i].used && s->reqs[i].observing &&
-				    s->reqs[i].dir == dir && s->reqs[i].tkl == r->tkl &&
-				    memcmp(s->reqs[i].token, r->token, r->tkl) == 0)
-					s->reqs[i].used = 0;
+			for (unsigned i = 0; i < s->n_reqs; i++) {
+				struct req *o = &s->reqs[i];
+				if (o != r && o->used && o->observing && o->dir == r->dir &&
+				    o->tkl == r->tkl && memcmp(o->token, r->token, r->tkl) == 0)
+					o->used = 0;
+			}
 		}
 		if (e->block1.present && e->has_payload) {
-			struct xfer *x = xfer_block(s, 1, e->uri, e->uri_len, &e->block1, e->payload_length);
-			if (x != NULL) {
-				bt->u.coap.bt_direction = "upload";
-				bt->u.coap.bt_blocks = x->blocks;
-				bt->u.coap.bt_total = x->total;
-				bt->u.coap.bt_block_size = x->size;
-				bt->u.coap.uri = x->uri;
-				bt->u.coap.uri_len = x->uri_len;
-			}
+			bt->x = xfer_block(s, 1, e->uri, e->uri_len, &e->block1, e->payload_length);
+			bt->direction = "upload";
 		}
 		return;
 	}
@@ -1050,26 +1115,24 @@ static void track(struct coap_state *s, struct iw_parse_ctx *ctx, int dir, struc
 		r->used = 0; /* answered; an observation stays until cancelled */
 	}
 	if (e->block2.present && e->has_payload) {
-		struct xfer *x = xfer_block(s, 2, r->uri, r->uri_len, &e->block2, e->payload_length);
-		if (x != NULL) {
-			bt->u.coap.bt_direction = "download";
-			bt->u.coap.bt_blocks = x->blocks;
-			bt->u.coap.bt_total = x->total;
-			bt->u.coap.bt_block_size = x->size;
-			bt->u.coap.uri = x->uri;
-			bt->u.coap.uri_len = x->uri_len;
-		}
+		bt->x = xfer_block(s, 2, r->uri, r->uri_len, &e->block2, e->payload_length);
+		bt->direction = "download";
 	}
 }
 
+/* Zeroes the common part and the coap member but for the option array: n_opts says how
+ * much of it is valid, and clearing its 24 entries (and the union's larger members) per
+ * message cost more than decoding most messages. */
 static void ev_init(struct iw_event *ev)
 {
-	memset(ev, 0, sizeof(*ev));
+	struct iw_ev_coap *e = &ev->u.coap;
+	memset(ev, 0, (size_t)((char *)e->opts - (char *)ev));
+	memset(&e->n_opts, 0, sizeof(*e) - (size_t)((char *)&e->n_opts - (char *)e));
 	ev->kind = IW_EV_COAP;
-	ev->u.coap.uri_port = -1;
-	ev->u.coap.content_format = -1;
-	ev->u.coap.accept = -1;
-	ev->u.coap.lwm2m.object = ev->u.coap.lwm2m.instance = ev->u.coap.lwm2m.resource = -1;
+	e->uri_port = -1;
+	e->content_format = -1;
+	e->accept = -1;
+	e->lwm2m.object = e->lwm2m.instance = e->lwm2m.resource = -1;
 }
 
 /* One datagram. Returns IW_OK, or IW_ERR for a malformed message (counted by the sensor
@@ -1078,14 +1141,16 @@ static void ev_init(struct iw_event *ev)
 static int coap_parse(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data, size_t len)
 {
 	struct coap_state *s = st;
-	struct iw_event ev, bt;
+	struct scratch sc; /* written before read: nothing to clear */
+	struct iw_event ev;
 	ev_init(&ev);
 	struct iw_ev_coap *e = &ev.u.coap;
 	struct walk w;
-	memset(&w, 0, sizeof(w));
+	w.n_segs = w.n_segs_all = w.n_queries = 0;
+	w.has_observe = false;
 	struct iw_cur c = iw_cur_make(data, len);
 	bool show = false;
-	const char *bad = decode(s, &c, e, &w, &show);
+	const char *bad = decode(s, &sc, &c, e, &w, &show);
 	unsigned cls = e->code >> 5;
 	if (e->code == 0)
 		e->type = e->msg_type == msg_types[T_RST] ? "reset" : "empty";
@@ -1104,19 +1169,22 @@ static int coap_parse(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t
 			if (e->msg_type == NULL)
 				e->msg_type = msg_types[T_CON];
 			if (cls == 0 && e->uri == NULL && e->code != 0) {
-				s->uri[0] = '/';
-				e->uri = s->uri;
+				sc.uri[0] = '/';
+				e->uri = sc.uri;
 				e->uri_len = 1;
 			}
 			emit(ctx, &ev);
 		}
 		return IW_ERR;
 	}
-	ev_init(&bt);
+	struct done done = {NULL, NULL};
 	lwm2m_meaning(ctx, e, &w);
-	track(s, ctx, dir, e, &bt);
+	track(s, ctx, dir, e, &done);
 	emit(ctx, &ev);
-	if (bt.u.coap.bt_direction != NULL) {
+	if (done.x != NULL) {
+		/* rare: the second event is built only when a transfer completes */
+		struct iw_event bt;
+		ev_init(&bt);
 		struct iw_ev_coap *b = &bt.u.coap;
 		b->type = "block_transfer";
 		b->msg_type = e->msg_type;
@@ -1126,6 +1194,12 @@ static int coap_parse(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t
 		b->message_id = e->message_id;
 		b->token = e->token;
 		b->token_len = e->token_len;
+		b->bt_direction = done.direction;
+		b->bt_blocks = done.x->blocks;
+		b->bt_total = done.x->total;
+		b->bt_block_size = done.x->size;
+		b->uri = done.x->uri;
+		b->uri_len = done.x->uri_len;
 		emit(ctx, &bt);
 	}
 	return IW_OK;

@@ -8,21 +8,30 @@
  * One event per ADU. Requests (client to server) wait in a small table keyed by
  * (transaction id, unit id) until their response, which then carries the request's
  * function, address and quantity and the round trip. The last value seen of each
- * (unit, register) and (unit, coil) is kept per flow, so writes report old and new. */
+ * (unit, register) and (unit, coil) is kept per flow, so writes report old and new.
+ *
+ * Read responses carry runs of consecutive addresses, so values are kept in pages of
+ * MB_PAGE consecutive addresses: a 100-register read costs 7 lookups, not 100. The page
+ * table and the request table are allocated at first use and grow to their bounds, so
+ * a flow that never carries a value costs only its small mb_state. */
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parser.h"
 
-#define MB_PENDING    64   /* outstanding requests per flow; the oldest is evicted */
-#define MB_TRACK_WAYS 4    /* write tracking: set-associative, least recently set out */
-#define MB_TRACK_MIN  64   /* buckets at first use ... */
-#define MB_TRACK_MAX  1024 /* ... doubling up to this: 4096 values per flow */
-#define MB_SPACE_COIL 0x10000u
-#define MB_SPACE_REG  0x00000u
-#define MB_KEY_USED   0x80000000u
+#define MB_PENDING     64 /* outstanding requests per flow; the oldest is evicted */
+#define MB_PENDING_MIN 4  /* request slots at first use, doubling up to MB_PENDING */
+#define MB_PAGE_SHIFT  4
+#define MB_PAGE        (1u << MB_PAGE_SHIFT) /* consecutive addresses per tracking page */
+#define MB_TRACK_WAYS  4                     /* pages per set; a full set loses its least recently set page */
+#define MB_TRACK_MIN   2                     /* log2 sets at first use (8 pages) ... */
+#define MB_TRACK_MAX   6                     /* ... doubling up to 64 sets: 256 pages, 4096 values per flow */
+#define MB_SPACE_COIL  0x1000u               /* in a page key: unit << 13 | space | address >> 4 */
+#define MB_SPACE_REG   0x0000u
+#define MB_KEY_USED    0x80000000u
 /* Length fields of 255..MB_LONGEST are framed and decoded but flagged: Schneider UMAS
  * devices send 255, and tshark shows those ADUs. Anything longer is lost sync. */
 #define MB_LONGEST 260
@@ -155,26 +164,33 @@ struct mb_pending {
 	uint64_t ts_us;
 };
 
-struct mb_track {
-	uint32_t key; /* MB_KEY_USED | unit << 17 | space | address */
-	uint32_t stamp;
-	uint16_t value;
+/* The known values of MB_PAGE consecutive addresses of one unit and space. */
+struct mb_page {
+	uint32_t key;   /* MB_KEY_USED | unit << 13 | space | address >> MB_PAGE_SHIFT; 0: free */
+	uint32_t stamp; /* when a value was last set, for eviction */
+	uint16_t valid; /* bit i: vals[i] is known */
+	uint16_t vals[MB_PAGE];
 };
 
-struct mb_state {
-	uint32_t max_items;
-	bool resync[2];
-	uint32_t seq;
-	struct mb_pending pending[MB_PENDING];
-	struct mb_track *track; /* n_buckets * MB_TRACK_WAYS, allocated at the first value */
-	uint32_t n_buckets;
-	uint32_t stamp;
-	/* scratch for the event being built */
+/* The arrays the event being built points into; on decode_adu's stack. */
+struct mb_scratch {
 	uint16_t regs[IW_MODBUS_MAX_REGS];
 	uint8_t coils[IW_MODBUS_MAX_COILS];
 	struct iw_modbus_write writes[IW_MODBUS_MAX_WRITES];
 	struct iw_modbus_object objects[IW_MODBUS_MAX_OBJECTS];
 	struct iw_modbus_file_ref files[IW_MODBUS_MAX_FILES];
+};
+
+struct mb_state {
+	uint32_t max_items;
+	bool resync[2];
+	uint8_t track_bits; /* log2 of the sets in track; 0 before the first value */
+	uint32_t seq;
+	uint32_t n_pending;
+	struct mb_pending *pending; /* n_pending slots, allocated at the first request */
+	struct mb_page *track;      /* (1 << track_bits) * MB_TRACK_WAYS pages */
+	uint32_t stamp;
+	struct mb_scratch *x; /* valid only inside decode_adu */
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -199,6 +215,7 @@ static void modbus_state_free(void *st)
 	struct mb_state *s = st;
 	if (s == NULL)
 		return;
+	free(s->pending);
 	free(s->track);
 	free(s);
 }
@@ -212,98 +229,143 @@ static uint32_t cap_items(const struct mb_state *s, uint32_t n, uint32_t hard)
 
 /* ---- write tracking ---- */
 
-static uint32_t track_key(uint8_t unit, uint32_t space, uint16_t addr)
+static uint32_t page_key(uint8_t unit, uint32_t space, uint16_t addr)
 {
-	return MB_KEY_USED | (uint32_t)unit << 17 | space | addr;
+	return MB_KEY_USED | (uint32_t)unit << 13 | space | (uint32_t)addr >> MB_PAGE_SHIFT;
 }
 
-/* The MB_TRACK_WAYS entries key may live in (Knuth's multiplicative hash). */
-static struct mb_track *track_bucket(const struct mb_state *s, uint32_t key)
+/* The MB_TRACK_WAYS pages key may live in. Multiplicative hashing (Knuth) taking the
+ * top bits, so doubling the sets splits each set in two and a rehash never overflows. */
+static struct mb_page *track_set(const struct mb_page *t, unsigned bits, uint32_t key)
 {
-	return s->track + (size_t)((key * 2654435761u) >> 16 & (s->n_buckets - 1)) * MB_TRACK_WAYS;
+	return (struct mb_page *)t + (size_t)((key * 2654435761u) >> (32 - bits)) * MB_TRACK_WAYS;
 }
 
-static bool track_get(const struct mb_state *s, uint32_t key, uint16_t *value)
+static struct mb_page *track_find(const struct mb_state *s, uint32_t key)
 {
 	if (s->track == NULL)
-		return false;
-	struct mb_track *b = track_bucket(s, key);
+		return NULL;
+	struct mb_page *b = track_set(s->track, s->track_bits, key);
 	for (int i = 0; i < MB_TRACK_WAYS; i++)
-		if (b[i].key == key) {
-			*value = b[i].value;
-			return true;
-		}
-	return false;
+		if (b[i].key == key)
+			return &b[i];
+	return NULL;
 }
-
-static void track_put_raw(struct mb_state *s, uint32_t key, uint16_t value, uint32_t stamp, bool *full);
 
 static void track_grow(struct mb_state *s)
 {
-	struct mb_track *old = s->track;
-	uint32_t old_n = s->n_buckets;
-	s->n_buckets = old == NULL ? MB_TRACK_MIN : old_n * 2;
-	s->track = xcalloc((size_t)s->n_buckets * MB_TRACK_WAYS, sizeof(*s->track));
-	for (size_t i = 0; old != NULL && i < (size_t)old_n * MB_TRACK_WAYS; i++)
-		if (old[i].key != 0)
-			track_put_raw(s, old[i].key, old[i].value, old[i].stamp, NULL);
+	struct mb_page *old = s->track;
+	unsigned old_bits = s->track_bits;
+	s->track_bits = old == NULL ? MB_TRACK_MIN : (uint8_t)(old_bits + 1);
+	s->track = xcalloc((size_t)MB_TRACK_WAYS << s->track_bits, sizeof(*s->track));
+	for (size_t i = 0; old != NULL && i < (size_t)MB_TRACK_WAYS << old_bits; i++) {
+		if (old[i].key == 0)
+			continue;
+		struct mb_page *b = track_set(s->track, s->track_bits, old[i].key);
+		for (int w = 0; w < MB_TRACK_WAYS; w++)
+			if (b[w].key == 0) {
+				b[w] = old[i];
+				break;
+			}
+	}
 	free(old);
 }
 
-/* Sets key's value. With full NULL, a full bucket loses its least recently set value;
- * otherwise *full says whether the bucket was full (and nothing was stored). */
-static void track_put_raw(struct mb_state *s, uint32_t key, uint16_t value, uint32_t stamp, bool *full)
+/* The page for key, made (empty) if missing: in a free way, else after growing the
+ * table, else in place of the set's least recently set page. Never NULL; stamped. */
+static struct mb_page *track_page(struct mb_state *s, uint32_t key)
 {
-	struct mb_track *b = track_bucket(s, key);
-	struct mb_track *victim = NULL;
-	for (int i = 0; i < MB_TRACK_WAYS; i++) {
-		if (b[i].key == key || b[i].key == 0) {
-			victim = &b[i];
-			break;
+	if (s->track == NULL)
+		track_grow(s);
+	uint32_t stamp = ++s->stamp;
+	for (;;) {
+		struct mb_page *b = track_set(s->track, s->track_bits, key);
+		struct mb_page *victim = NULL;
+		for (int i = 0; i < MB_TRACK_WAYS; i++) {
+			if (b[i].key == key) {
+				b[i].stamp = stamp;
+				return &b[i];
+			}
+			if (b[i].key == 0) {
+				if (victim == NULL || victim->key != 0)
+					victim = &b[i];
+			} else if (victim == NULL ||
+			           (victim->key != 0 && b[i].stamp - victim->stamp > 0x80000000u)) {
+				victim = &b[i]; /* older (wrap-safe) */
+			}
 		}
-		if (victim == NULL || b[i].stamp - victim->stamp > 0x80000000u)
-			victim = &b[i]; /* older (wrap-safe) */
-	}
-	if (victim->key != key && victim->key != 0 && full != NULL) {
-		*full = true;
-		return;
-	}
-	victim->key = key;
-	victim->value = value;
-	victim->stamp = stamp;
-}
-
-static void track_put(struct mb_state *s, uint32_t key, uint16_t value)
-{
-	if (s->track == NULL)
-		track_grow(s);
-	bool full = false;
-	s->stamp++;
-	track_put_raw(s, key, value, s->stamp, s->n_buckets < MB_TRACK_MAX ? &full : NULL);
-	if (full) {
-		track_grow(s);
-		track_put_raw(s, key, value, s->stamp, NULL);
+		if (victim->key != 0 && s->track_bits < MB_TRACK_MAX) {
+			track_grow(s);
+			continue;
+		}
+		victim->key = key;
+		victim->valid = 0;
+		victim->stamp = stamp;
+		return victim;
 	}
 }
 
-static void track_forget(struct mb_state *s, uint32_t key)
+static bool track_get(const struct mb_state *s, uint8_t unit, uint32_t space, uint16_t addr, uint16_t *value)
 {
-	if (s->track == NULL)
+	const struct mb_page *pg = track_find(s, page_key(unit, space, addr));
+	unsigned i = addr & (MB_PAGE - 1);
+	if (pg == NULL || !(pg->valid >> i & 1))
+		return false;
+	*value = pg->vals[i];
+	return true;
+}
+
+/* Records n values at addr.. (wrapping at 65535), read from d: big-endian registers, or
+ * with bits, coils packed LSB first. One page lookup per MB_PAGE addresses. */
+static void track_put_run(struct mb_state *s, uint8_t unit, uint32_t space, uint16_t addr, uint32_t n,
+                          struct iw_cur *d, bool bits)
+{
+	/* the table is cold when a flow's next ADU comes: start every set's miss at once */
+	if (s->track != NULL)
+		for (uint32_t i = 0; i < n + (addr & (MB_PAGE - 1)); i += MB_PAGE)
+			__builtin_prefetch(
+			    track_set(s->track, s->track_bits,
+			              page_key(unit, space, (uint16_t)((addr & ~(MB_PAGE - 1)) + i))));
+	uint8_t byte = 0;
+	uint32_t i = 0;
+	while (i < n && !d->err) {
+		uint16_t a = (uint16_t)(addr + i);
+		struct mb_page *pg = track_page(s, page_key(unit, space, a));
+		unsigned off = a & (MB_PAGE - 1);
+		uint32_t k = MB_PAGE - off < n - i ? MB_PAGE - off : n - i;
+		for (uint32_t j = 0; j < k; j++, i++) {
+			if (bits) {
+				if (i % 8 == 0)
+					byte = iw_cur_u8(d);
+				pg->vals[off + j] = byte >> (i % 8) & 1;
+			} else {
+				pg->vals[off + j] = iw_cur_be16(d);
+			}
+		}
+		pg->valid |= (uint16_t)(((1u << k) - 1) << off);
+	}
+}
+
+static void track_forget(struct mb_state *s, uint8_t unit, uint32_t space, uint16_t addr)
+{
+	struct mb_page *pg = track_find(s, page_key(unit, space, addr));
+	if (pg == NULL)
 		return;
-	struct mb_track *b = track_bucket(s, key);
-	for (int i = 0; i < MB_TRACK_WAYS; i++)
-		if (b[i].key == key)
-			b[i].key = 0;
+	pg->valid &= (uint16_t) ~(1u << (addr & (MB_PAGE - 1)));
+	if (pg->valid == 0)
+		pg->key = 0;
 }
 
 /* ---- outstanding requests ---- */
 
 static struct mb_pending *pending_find(struct mb_state *s, uint16_t tid, uint8_t unit)
 {
-	struct mb_pending *p = &s->pending[tid % MB_PENDING];
+	if (s->pending == NULL)
+		return NULL;
+	struct mb_pending *p = &s->pending[tid & (s->n_pending - 1)];
 	if (p->seq != 0 && p->tid == tid && p->unit == unit)
 		return p;
-	for (int i = 0; i < MB_PENDING; i++) {
+	for (uint32_t i = 0; i < s->n_pending; i++) {
 		p = &s->pending[i];
 		if (p->seq != 0 && p->tid == tid && p->unit == unit)
 			return p;
@@ -312,22 +374,34 @@ static struct mb_pending *pending_find(struct mb_state *s, uint16_t tid, uint8_t
 }
 
 /* A slot for a new request: the one with the same key (a retry replaces it), the home
- * slot, any free one, or the oldest. */
+ * slot, any free one, a new one (the table doubles up to MB_PENDING), or the oldest. */
 static struct mb_pending *pending_slot(struct mb_state *s, uint16_t tid, uint8_t unit)
 {
+	if (s->pending == NULL) {
+		s->n_pending = MB_PENDING_MIN;
+		s->pending = xcalloc(s->n_pending, sizeof(*s->pending));
+	}
 	struct mb_pending *p = pending_find(s, tid, unit);
 	if (p != NULL)
 		return p;
-	p = &s->pending[tid % MB_PENDING];
+	p = &s->pending[tid & (s->n_pending - 1)];
 	if (p->seq == 0)
 		return p;
 	struct mb_pending *oldest = p;
-	for (int i = 0; i < MB_PENDING; i++) {
+	for (uint32_t i = 0; i < s->n_pending; i++) {
 		p = &s->pending[i];
 		if (p->seq == 0)
 			return p;
 		if (p->seq - oldest->seq > 0x80000000u)
 			oldest = p;
+	}
+	if (s->n_pending < MB_PENDING) {
+		struct mb_pending *grown = xcalloc((size_t)s->n_pending * 2, sizeof(*grown));
+		memcpy(grown, s->pending, s->n_pending * sizeof(*grown));
+		free(s->pending);
+		s->pending = grown;
+		s->n_pending *= 2;
+		return &s->pending[s->n_pending / 2];
 	}
 	return oldest;
 }
@@ -341,9 +415,9 @@ static void read_regs(struct mb_state *s, struct iw_ev_modbus *m, struct iw_cur 
 	for (uint32_t i = 0; i < n && !c->err; i++) {
 		uint16_t v = iw_cur_be16(c);
 		if (i < keep)
-			s->regs[i] = v;
+			s->x->regs[i] = v;
 	}
-	m->values = s->regs;
+	m->values = s->x->regs;
 	m->n_values = (uint16_t)keep;
 	m->values_total = (uint16_t)n;
 }
@@ -357,9 +431,9 @@ static void read_bits(struct mb_state *s, struct iw_ev_modbus *m, struct iw_cur 
 		if (i % 8 == 0)
 			byte = iw_cur_u8(c);
 		if (i < keep)
-			s->coils[i] = (uint8_t)(byte >> (i % 8) & 1);
+			s->x->coils[i] = (uint8_t)(byte >> (i % 8) & 1);
 	}
-	m->coils = s->coils;
+	m->coils = s->x->coils;
 	m->n_coils = (uint16_t)keep;
 	m->coils_total = (uint16_t)n;
 }
@@ -368,19 +442,20 @@ static void read_bits(struct mb_state *s, struct iw_ev_modbus *m, struct iw_cur 
 static void add_write(struct mb_state *s, struct iw_ev_modbus *m, uint32_t space, uint16_t addr,
                       uint16_t value, uint32_t index)
 {
-	uint32_t key = track_key(m->unit_id, space, addr);
+	struct mb_page *pg = track_page(s, page_key(m->unit_id, space, addr));
+	unsigned i = addr & (MB_PAGE - 1);
 	if (index < cap_items(s, IW_MODBUS_MAX_WRITES, IW_MODBUS_MAX_WRITES)) {
-		struct iw_modbus_write *w = &s->writes[index];
+		struct iw_modbus_write *w = &s->x->writes[index];
 		w->address = addr;
 		w->new_value = value;
-		w->has_old = track_get(s, key, &w->old_value);
-		if (!w->has_old)
-			w->old_value = 0;
+		w->has_old = pg->valid >> i & 1;
+		w->old_value = w->has_old ? pg->vals[i] : 0;
 		m->n_writes = (uint16_t)(index + 1);
 	}
-	m->writes = s->writes;
+	m->writes = s->x->writes;
 	m->writes_total = (uint16_t)(index + 1);
-	track_put(s, key, value);
+	pg->vals[i] = value;
+	pg->valid |= (uint16_t)(1u << i);
 }
 
 static enum mb_bad req_coil_value(uint16_t v, uint8_t *bit)
@@ -407,12 +482,12 @@ static void read_files(struct mb_state *s, struct iw_ev_modbus *m, struct iw_cur
 		if (c->err)
 			break;
 		if (n < cap_items(s, IW_MODBUS_MAX_FILES, IW_MODBUS_MAX_FILES)) {
-			s->files[n] = f;
+			s->x->files[n] = f;
 			m->n_files = (uint16_t)(n + 1);
 		}
 		n++;
 	}
-	m->files = s->files;
+	m->files = s->x->files;
 	m->files_total = (uint16_t)n;
 }
 
@@ -455,8 +530,8 @@ static enum mb_bad decode_request(struct mb_state *s, struct iw_ev_modbus *m, st
 		if (c->err)
 			break;
 		bad = req_coil_value(v, &bit);
-		s->coils[0] = bit;
-		m->coils = s->coils;
+		s->x->coils[0] = bit;
+		m->coils = s->x->coils;
 		m->n_coils = m->coils_total = 1;
 		if (bad == MB_OK)
 			add_write(s, m, MB_SPACE_COIL, m->address, bit, 0);
@@ -529,7 +604,7 @@ static enum mb_bad decode_request(struct mb_state *s, struct iw_ev_modbus *m, st
 			break;
 		/* the result depends on the register's current value */
 		uint16_t old;
-		if (track_get(s, track_key(m->unit_id, MB_SPACE_REG, m->address), &old))
+		if (track_get(s, m->unit_id, MB_SPACE_REG, m->address, &old))
 			add_write(s, m, MB_SPACE_REG, m->address,
 			          (uint16_t)((old & m->and_mask) | (m->or_mask & ~m->and_mask)), 0);
 		break;
@@ -597,7 +672,7 @@ static void devid_response(struct mb_state *s, struct iw_ev_modbus *m, struct iw
 	d->more_follows = iw_cur_u8(c) != 0;
 	d->next_object_id = iw_cur_u8(c);
 	d->n_objects_total = iw_cur_u8(c);
-	d->objects = s->objects;
+	d->objects = s->x->objects;
 	for (uint32_t i = 0; i < d->n_objects_total && !c->err; i++) {
 		uint8_t id = iw_cur_u8(c);
 		uint8_t len = iw_cur_u8(c);
@@ -605,7 +680,7 @@ static void devid_response(struct mb_state *s, struct iw_ev_modbus *m, struct iw
 		if (!iw_cur_bytes(c, len, &v))
 			break;
 		if (i < cap_items(s, IW_MODBUS_MAX_OBJECTS, IW_MODBUS_MAX_OBJECTS)) {
-			struct iw_modbus_object *o = &s->objects[i];
+			struct iw_modbus_object *o = &s->x->objects[i];
 			o->id = id;
 			o->name = object_name(id);
 			o->value = (const char *)v;
@@ -659,18 +734,7 @@ static enum mb_bad read_response(struct mb_state *s, struct iw_ev_modbus *m, str
 	if (bad != MB_OK || !known || !req->has_address || fc == 2 || fc == 4)
 		return bad;
 	/* values seen at known addresses become the "old" of later writes */
-	uint8_t byte = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		if (bits) {
-			if (i % 8 == 0)
-				byte = iw_cur_u8(&r);
-			track_put(s, track_key(m->unit_id, MB_SPACE_COIL, (uint16_t)(req->address + i)),
-			          byte >> (i % 8) & 1);
-		} else {
-			track_put(s, track_key(m->unit_id, MB_SPACE_REG, (uint16_t)(req->address + i)),
-			          iw_cur_be16(&r));
-		}
-	}
+	track_put_run(s, m->unit_id, bits ? MB_SPACE_COIL : MB_SPACE_REG, req->address, n, &r, bits);
 	return bad;
 }
 
@@ -700,12 +764,12 @@ static enum mb_bad decode_response(struct mb_state *s, struct iw_ev_modbus *m, s
 		if (fc == 5) {
 			uint8_t bit;
 			bad = req_coil_value(v, &bit);
-			s->coils[0] = bit;
-			m->coils = s->coils;
+			s->x->coils[0] = bit;
+			m->coils = s->x->coils;
 			m->n_coils = m->coils_total = 1;
 		} else {
-			s->regs[0] = v;
-			m->values = s->regs;
+			s->x->regs[0] = v;
+			m->values = s->x->regs;
 			m->n_values = m->values_total = 1;
 		}
 		break;
@@ -838,15 +902,17 @@ static void forget_writes(struct mb_state *s, const struct mb_pending *req)
 	             : req->function == 23                      ? req->write_quantity
 	                                                        : 1;
 	for (uint32_t i = 0; i < n; i++)
-		track_forget(s, track_key(req->unit, space, (uint16_t)(addr + i)));
+		track_forget(s, req->unit, space, (uint16_t)(addr + i));
 }
 
 /* One ADU: tid and mlen from the MBAP header, c over the unit id and the PDU. */
 static void decode_adu(struct mb_state *s, struct iw_parse_ctx *ctx, int dir, uint16_t tid, uint16_t mlen,
                        struct iw_cur *c)
 {
-	struct iw_event ev;
-	memset(&ev, 0, sizeof(ev));
+	struct mb_scratch x; /* not cleared: only the first n_* of each array are read */
+	s->x = &x;
+	struct iw_event ev; /* 1.7 kB for every kind's member: clear only the common part and ours */
+	memset(&ev, 0, offsetof(struct iw_event, u) + sizeof(ev.u.modbus));
 	ev.kind = IW_EV_MODBUS;
 	struct iw_ev_modbus *m = &ev.u.modbus;
 	m->transaction_id = tid;
@@ -911,6 +977,7 @@ static void decode_adu(struct mb_state *s, struct iw_parse_ctx *ctx, int dir, ui
 		ctx->anomaly(ctx, bad_anomaly[bad]);
 	}
 	ctx->emit(ctx, &ev);
+	s->x = NULL;
 }
 
 /* A plausible MBAP header at c's position: protocol id 0, length 2..254, a known
@@ -986,7 +1053,7 @@ static void modbus_end(void *st, struct iw_parse_ctx *ctx)
 	(void)ctx;
 	struct mb_state *s = st;
 	/* requests never answered are dropped; nothing else is pending */
-	for (int i = 0; i < MB_PENDING; i++)
+	for (uint32_t i = 0; i < s->n_pending; i++)
 		s->pending[i].seq = 0;
 }
 

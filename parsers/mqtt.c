@@ -11,10 +11,16 @@
  * A stream parser: each call decodes at most one control packet (or one WebSocket
  * frame's worth of bytes) and returns the bytes consumed, IW_NEED_MORE or IW_ERR. A
  * packet larger than limits.max_message is skipped as its bytes come. After a gap, or
- * when a flow is picked up mid-stream, it scans for a plausible fixed header. Per-flow
- * state (topic aliases, preview and WebSocket buffers, topic arrays) is allocated once
- * per flow and never per message. */
+ * when a flow is picked up mid-stream, it scans for a plausible fixed header.
+ *
+ * Memory: a session that only CONNECTs, PUBLISHes and PINGs holds struct mqtt_state and
+ * nothing else (under 100 bytes). What one packet needs - the SUBSCRIBE topics and
+ * SUBACK codes, the payload preview - is scratch on packet()'s stack, with one heap
+ * array of limits.max_items entries for a packet with more than MQTT_STACK_ITEMS items,
+ * freed after the emit. Topic-alias tables come with a flow's first alias, WebSocket
+ * framing state with its HTTP Upgrade. */
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +30,8 @@
 #define MQTT_ALIAS_TOPIC 256   /* longest topic remembered for an alias */
 #define MQTT_MAX_ITEMS   1024  /* hard cap on topics/codes kept per packet, whatever the config */
 #define WS_MAX_HTTP      16384 /* an HTTP Upgrade header block larger than this is not ours */
+#define MQTT_STACK_ITEMS 16    /* topics/codes of a packet held on the stack; more go to the heap */
+#define MQTT_MAX_PREVIEW 4096  /* sensor.payload_preview's ceiling (sensor/config.c) */
 
 static void *xmalloc(size_t n)
 {
@@ -42,32 +50,32 @@ struct mqtt_alias {
 	char topic[MQTT_ALIAS_TOPIC];
 };
 
-struct mqtt_dir {
-	uint8_t mode;
-	bool resync;        /* look for a plausible fixed header before decoding */
-	bool first;         /* resync at the start of the direction: a header at 0 needs no trial */
-	uint64_t skip_left; /* bytes of an oversized packet still to skip */
-	/* WebSocket framing (RFC 6455 §5.2) */
+/* WebSocket framing of one direction (RFC 6455 §5.2): only for flows that upgraded. */
+struct mqtt_ws {
 	uint64_t frame_left;
 	uint8_t mask[4];
 	bool masked, in_frame, frame_data; /* frame payload is MQTT bytes */
+	uint8_t msg_op;                    /* opcode of the data message in progress, 0 = none */
 	uint32_t mask_off;
-	uint8_t msg_op;           /* opcode of the data message in progress, 0 = none */
-	uint8_t *wbuf;            /* MQTT bytes out of frames not yet decoded */
-	size_t wlen, wcap;        /* grows up to max_message + 5 */
+	uint8_t *wbuf;     /* MQTT bytes out of frames not yet decoded */
+	size_t wlen, wcap; /* grows up to max_message + 5 */
+};
+
+struct mqtt_dir {
+	uint64_t skip_left;       /* bytes of an oversized packet still to skip */
 	struct mqtt_alias *alias; /* MQTT_ALIASES entries, allocated on the first alias */
+	struct mqtt_ws *ws;       /* allocated when the direction's HTTP Upgrade ends */
 	uint16_t alias_max;       /* what the peer allowed (its topic_alias_maximum), 0 = unknown */
+	uint8_t mode;
+	bool resync; /* look for a plausible fixed header before decoding */
+	bool first;  /* resync at the start of the direction: a header at 0 needs no trial */
 };
 
 struct mqtt_state {
-	struct iw_parser_cfg cfg;
-	uint8_t version;    /* 3, 4, 5; 0 = no CONNECT seen */
-	bool version_fixed; /* from a CONNECT, not guessed */
+	struct iw_parser_cfg cfg; /* max_items clamped to 1..MQTT_MAX_ITEMS: topics/codes kept */
+	uint8_t version;          /* 3, 4, 5; 0 = no CONNECT seen */
+	bool version_fixed;       /* from a CONNECT, not guessed */
 	bool ws;
-	uint32_t items; /* topics/codes kept per packet */
-	struct iw_mqtt_topic *topics;
-	struct iw_mqtt_code *codes;
-	char *preview;
 	struct mqtt_dir d[2];
 };
 
@@ -77,13 +85,12 @@ static void *mqtt_state_new(const struct iw_parser_cfg *cfg)
 	st->cfg = *cfg;
 	if (st->cfg.max_message < 16)
 		st->cfg.max_message = 16;
-	st->items = cfg->max_items ? cfg->max_items : 1;
-	if (st->items > MQTT_MAX_ITEMS)
-		st->items = MQTT_MAX_ITEMS;
-	st->topics = xmalloc(st->items * sizeof(*st->topics));
-	st->codes = xmalloc(st->items * sizeof(*st->codes));
-	if (cfg->payload_preview)
-		st->preview = xmalloc(cfg->payload_preview);
+	if (!st->cfg.max_items)
+		st->cfg.max_items = 1;
+	if (st->cfg.max_items > MQTT_MAX_ITEMS)
+		st->cfg.max_items = MQTT_MAX_ITEMS;
+	if (st->cfg.payload_preview > MQTT_MAX_PREVIEW)
+		st->cfg.payload_preview = MQTT_MAX_PREVIEW;
 	return st;
 }
 
@@ -93,12 +100,11 @@ static void mqtt_state_free(void *p)
 	if (!st)
 		return;
 	for (int i = 0; i < 2; i++) {
-		free(st->d[i].wbuf);
+		if (st->d[i].ws)
+			free(st->d[i].ws->wbuf);
+		free(st->d[i].ws);
 		free(st->d[i].alias);
 	}
-	free(st->topics);
-	free(st->codes);
-	free(st->preview);
 	free(st);
 }
 
@@ -262,10 +268,17 @@ static struct iw_mqtt_str read_str(struct iw_cur *c)
 
 /* ---- properties (5.0 §2.2.2) ---- */
 
+/* Zeroes a property block but for user[], which is meaningful only below n_user: the
+ * 512-byte array stays out of every packet's path. */
+static void props_clear(struct iw_mqtt_props *pr)
+{
+	memset(pr, 0, offsetof(struct iw_mqtt_props, user));
+}
+
 /* Decodes a property block into pr. Returns NULL or the malformed reason. */
 static const char *read_props(struct iw_cur *c, struct iw_mqtt_props *pr)
 {
-	memset(pr, 0, sizeof(*pr));
+	props_clear(pr);
 	uint32_t len = read_varint(c);
 	if (c->err)
 		return "mqtt.property_length";
@@ -407,6 +420,17 @@ static const char *read_props(struct iw_cur *c, struct iw_mqtt_props *pr)
 
 /* ---- one control packet ---- */
 
+/* What one packet's decode needs beyond the event: on packet()'s stack, valid until the
+ * emit returns. */
+struct scratch {
+	union {
+		struct iw_mqtt_topic topic[MQTT_STACK_ITEMS];
+		struct iw_mqtt_code code[MQTT_STACK_ITEMS];
+	} small;
+	void *heap; /* max_items entries once a packet has more than MQTT_STACK_ITEMS; packet() frees */
+	char preview[MQTT_MAX_PREVIEW];
+};
+
 struct pkt {
 	struct mqtt_state *st;
 	struct iw_parse_ctx *ctx;
@@ -417,7 +441,32 @@ struct pkt {
 	uint8_t type, flags;
 	struct iw_cur c; /* the packet's body (remaining length bytes) */
 	struct iw_ev_mqtt *m;
+	struct scratch *sc; /* NULL in a trial decode: no topics, codes or preview kept */
 };
+
+/* Where topic or code i (< max_items) of the packet goes, entries of size bytes: the
+ * stack array, then - from the first item past it, for every later decode of the same
+ * packet too - one heap array of max_items entries holding the earlier ones. NULL in a
+ * trial decode. */
+static void *item_slot(struct pkt *k, uint32_t i, size_t size)
+{
+	struct scratch *s = k->sc;
+	if (!s)
+		return NULL;
+	if (!s->heap && i >= MQTT_STACK_ITEMS) {
+		s->heap = xmalloc((size_t)k->st->cfg.max_items * size);
+		memcpy(s->heap, &s->small, (size_t)i * size);
+	}
+	return (char *)(s->heap ? s->heap : (void *)&s->small) + (size_t)i * size;
+}
+
+/* The array item_slot filled (NULL in a trial decode). */
+static void *items_base(struct pkt *k)
+{
+	if (!k->sc)
+		return NULL;
+	return k->sc->heap ? k->sc->heap : (void *)&k->sc->small;
+}
 
 /* A topic name or filter: a string that must be well-formed UTF-8. */
 static const char *read_topic(struct iw_cur *c, struct iw_mqtt_str *out)
@@ -569,11 +618,11 @@ static const char *body_publish(struct pkt *k)
 	}
 	size_t n = iw_cur_left(c);
 	m->payload_length = (uint32_t)n;
-	uint32_t pv = k->st->cfg.payload_preview;
-	if (pv && n) {
+	uint32_t pv = k->st->cfg.payload_preview; /* <= MQTT_MAX_PREVIEW */
+	if (pv && n && k->sc) {
 		size_t take = n < pv ? n : pv;
 		struct iw_cur pc = iw_cur_sub(c, take);
-		char *o = k->st->preview;
+		char *o = k->sc->preview;
 		for (size_t i = 0; i < take; i++) {
 			uint8_t b = iw_cur_u8(&pc);
 			o[i] = b >= 0x20 && b < 0x7f ? (char)b : '.';
@@ -639,7 +688,6 @@ static const char *body_subscribe(struct pkt *k, bool unsub)
 	}
 	if (!iw_cur_left(c))
 		return "mqtt.no_topics";
-	struct iw_mqtt_topic *t = k->st->topics;
 	while (iw_cur_left(c)) {
 		struct iw_mqtt_topic one;
 		memset(&one, 0, sizeof(one));
@@ -663,12 +711,16 @@ static const char *body_subscribe(struct pkt *k, bool unsub)
 				bad = "mqtt.subscribe_options";
 			}
 		}
-		if (m->n_topics < k->st->items)
-			t[m->n_topics++] = one;
-		else
+		if (m->n_topics < k->st->cfg.max_items) {
+			struct iw_mqtt_topic *t = item_slot(k, m->n_topics, sizeof(*t));
+			if (t)
+				*t = one;
+			m->n_topics++;
+		} else {
 			m->topics_truncated++;
+		}
 	}
-	m->topics = t;
+	m->topics = items_base(k);
 	return bad;
 }
 
@@ -688,22 +740,24 @@ static const char *body_suback(struct pkt *k, bool unsub)
 	} else if (unsub) {
 		return iw_cur_left(c) ? "mqtt.length" : NULL;
 	}
-	struct iw_mqtt_code *o = k->st->codes;
 	const char *bad = NULL;
 	while (iw_cur_left(c)) {
 		uint8_t v = iw_cur_u8(c);
 		const char *name = unsub ? reason5_name(v, "success") : suback_name(v, k->version);
 		if (!strcmp(name, "unknown"))
 			bad = "mqtt.reason_code";
-		if (m->n_codes < k->st->items) {
-			o[m->n_codes].code = v;
-			o[m->n_codes].reason = name;
+		if (m->n_codes < k->st->cfg.max_items) {
+			struct iw_mqtt_code *o = item_slot(k, m->n_codes, sizeof(*o));
+			if (o) {
+				o->code = v;
+				o->reason = name;
+			}
 			m->n_codes++;
 		} else {
 			m->codes_truncated++;
 		}
 	}
-	m->codes = o;
+	m->codes = items_base(k);
 	if (!m->n_codes && !m->codes_truncated)
 		bad = "mqtt.no_codes";
 	return bad;
@@ -761,11 +815,18 @@ static const char *decode_body(struct pkt *k)
 	}
 }
 
+/* Zeroes the mqtt event but for the property blocks' user[] arrays (props_clear), so a
+ * PINGREQ or PUBLISH does not clear 1.5 KB. */
 static void ev_init(struct iw_event *ev, struct pkt *k, uint32_t rl)
 {
-	memset(&ev->u.mqtt, 0, sizeof(ev->u.mqtt));
-	ev->kind = IW_EV_MQTT;
 	struct iw_ev_mqtt *m = &ev->u.mqtt;
+	size_t will = offsetof(struct iw_ev_mqtt, will_props);
+	size_t after = will + sizeof(m->will_props);
+	memset(m, 0, will);
+	props_clear(&m->will_props);
+	memset((char *)m + after, 0, offsetof(struct iw_ev_mqtt, props) - after);
+	props_clear(&m->props);
+	ev->kind = IW_EV_MQTT;
 	m->type = type_names[k->type & 15];
 	m->msgtype = k->type;
 	m->flags = k->flags;
@@ -781,7 +842,9 @@ static void packet(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir, uin
                    uint32_t rl)
 {
 	struct iw_event ev;
-	struct pkt k = {.st = st, .ctx = ctx, .dir = dir, .type = b0 >> 4, .flags = b0 & 15};
+	struct scratch sc;
+	sc.heap = NULL;
+	struct pkt k = {.st = st, .ctx = ctx, .dir = dir, .type = b0 >> 4, .flags = b0 & 15, .sc = &sc};
 	k.version = st->version ? st->version : 4;
 	ev_init(&ev, &k, rl);
 	k.c = iw_cur_make(body, rl);
@@ -826,6 +889,7 @@ static void packet(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir, uin
 		ctx->identity(ctx, IW_ID_CLIENT_ID, m->props.assigned_client_identifier.s,
 		              m->props.assigned_client_identifier.n);
 	ctx->emit(ctx, &ev);
+	free(sc.heap);
 }
 
 /* ---- fixed headers and resynchronisation ---- */
@@ -1147,13 +1211,16 @@ static int ws_probe(const uint8_t *data, size_t len)
 	return upgrade && proto ? IW_OK : IW_NEED_MORE;
 }
 
-/* Skips one direction's HTTP header block. Returns bytes consumed or IW_NEED_MORE. */
+/* Skips one direction's HTTP header block, then sets up its WebSocket framing. Returns
+ * bytes consumed or IW_NEED_MORE. */
 static int ws_http(struct mqtt_dir *d, const uint8_t *data, size_t len)
 {
 	struct iw_cur c = iw_cur_make(data, len);
 	struct iw_cur line;
 	while (next_line(&c, &line)) {
 		if (!iw_cur_left(&line)) {
+			if (!d->ws)
+				d->ws = xmalloc(sizeof(*d->ws));
 			d->mode = M_WS;
 			return clamp(len - iw_cur_left(&c));
 		}
@@ -1162,7 +1229,7 @@ static int ws_http(struct mqtt_dir *d, const uint8_t *data, size_t len)
 }
 
 /* Appends n payload bytes (unmasked) to the direction's MQTT buffer. */
-static void ws_append(struct mqtt_state *st, struct mqtt_dir *d, struct iw_cur *src, size_t n)
+static void ws_append(struct mqtt_state *st, struct mqtt_ws *d, struct iw_cur *src, size_t n)
 {
 	if (d->wlen + n > d->wcap) {
 		size_t cap = d->wcap ? d->wcap : 1024;
@@ -1187,7 +1254,8 @@ static void ws_append(struct mqtt_state *st, struct mqtt_dir *d, struct iw_cur *
  * stream cannot go on. */
 static int ws_drain(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir)
 {
-	struct mqtt_dir *d = &st->d[dir];
+	struct mqtt_dir *dd = &st->d[dir];
+	struct mqtt_ws *d = dd->ws;
 	size_t used = 0;
 	if (!d->wlen)
 		return IW_OK; /* also: no buffer allocated yet */
@@ -1204,7 +1272,7 @@ static int ws_drain(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir)
 	d->wlen -= used;
 	if (d->wlen > (size_t)st->cfg.max_message + 5) {
 		d->wlen = 0; /* cannot happen: mqtt_stream skips larger packets */
-		d->resync = true;
+		dd->resync = true;
 	}
 	return IW_OK;
 }
@@ -1212,7 +1280,8 @@ static int ws_drain(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir)
 static int ws_frames(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data,
                      size_t len)
 {
-	struct mqtt_dir *d = &st->d[dir];
+	struct mqtt_dir *dd = &st->d[dir];
+	struct mqtt_ws *d = dd->ws; /* set with M_WS */
 	struct iw_cur c = iw_cur_make(data, len);
 	if (!d->in_frame) {
 		uint8_t b0 = iw_cur_u8(&c), b1 = iw_cur_u8(&c);
@@ -1231,7 +1300,7 @@ static int ws_frames(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir, c
 		if (b0 & 0x70) {
 			ctx->anomaly(ctx,
 			             "mqtt.websocket_rsv"); /* an extension (compression) we do not know */
-			d->mode = M_OFF;
+			dd->mode = M_OFF;
 			return IW_ERR;
 		}
 		d->frame_left = n;
@@ -1268,7 +1337,7 @@ static int ws_frames(struct mqtt_state *st, struct iw_parse_ctx *ctx, int dir, c
 		d->in_frame = false;
 	size_t used = len - iw_cur_left(&c);
 	if (d->frame_data && ws_drain(st, ctx, dir) != IW_OK) {
-		d->mode = M_OFF;
+		dd->mode = M_OFF;
 		return IW_ERR;
 	}
 	return used ? clamp(used) : IW_NEED_MORE;
@@ -1319,11 +1388,12 @@ static void mqtt_gap(void *p, struct iw_parse_ctx *ctx, int dir, uint32_t len)
 		return;
 	struct mqtt_dir *d = &st->d[dir];
 	if (d->mode == M_WS) {
-		if (d->in_frame && len < d->frame_left) {
-			d->frame_left -= len;
-			d->mask_off += len;
-			if (d->frame_data) {
-				d->wlen = 0;
+		struct mqtt_ws *w = d->ws; /* set with M_WS */
+		if (w->in_frame && len < w->frame_left) {
+			w->frame_left -= len;
+			w->mask_off += len;
+			if (w->frame_data) {
+				w->wlen = 0;
 				d->resync = true;
 				d->skip_left = 0;
 			}
