@@ -325,8 +325,8 @@ static void parser_bytes(struct feed *fd, const uint8_t *data, uint32_t len)
 		if (f->parser->gap)
 			f->parser->gap(f->pstate, &fd->ctx, fd->dir, n);
 	}
-	if (d->buf_len == 0 && d->buf_cap > 4096)
-		buf_drop(d); /* give back memory a large message needed */
+	if (d->buf_len == 0 && d->buf_cap)
+		buf_drop(d); /* most flows wait between messages: hold nothing then */
 }
 
 static bool wants_bytes(const struct iw_flow *f)
