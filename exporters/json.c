@@ -13,6 +13,7 @@
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "../parsers/alloc.h"
 #include "json.h"
 
 #include <math.h>
@@ -54,27 +55,18 @@ static const char hex_digits[] = "0123456789abcdef";
  * that is not valid UTF-8. */
 #define MAX_ESCAPED 6
 
-static void oom(void)
-{
-	fprintf(stderr, "iotwatch: out of memory\n");
-	abort();
-}
-
 /* Makes room for extra more bytes and the terminating NUL. */
 static void reserve(struct iw_json *j, size_t extra)
 {
 	if (j->buf != NULL && j->cap - j->len > extra)
 		return;
 	if (extra > SIZE_MAX / 2 - j->len - 1)
-		oom();
+		iw_oom();
 	size_t need = j->len + extra + 1;
 	size_t cap = j->cap ? j->cap : 256;
 	while (cap < need)
 		cap *= 2;
-	char *b = realloc(j->buf, cap);
-	if (b == NULL)
-		oom();
-	j->buf = b;
+	j->buf = iw_realloc(j->buf, cap);
 	j->cap = cap;
 }
 
@@ -129,7 +121,7 @@ static size_t utf8_seq(const unsigned char *p, size_t left)
 static void put_string(struct iw_json *j, const char *s, size_t n)
 {
 	if (n > (SIZE_MAX - 3) / MAX_ESCAPED)
-		oom();
+		iw_oom();
 	reserve(j, n * MAX_ESCAPED + 2);
 
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;

@@ -12,6 +12,7 @@
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "../parsers/alloc.h"
 #include "exporter.h"
 
 #include <errno.h>
@@ -39,12 +40,6 @@ struct jsonl {
 	uint64_t dropped;    /* records lost to write errors */
 	char buf[JSONL_BUF]; /* whole lines only */
 };
-
-static void oom(void)
-{
-	fprintf(stderr, "iotwatch: out of memory\n");
-	abort();
-}
 
 /* Writes p[0..n), retrying short writes and EINTR. Returns how many bytes were written:
  * n on success, less on an error (errno says which). */
@@ -148,12 +143,10 @@ static void *jsonl_open(const struct iw_exp_open *o, char *err, size_t errlen)
 		}
 		path = strdup(dest);
 		if (path == NULL)
-			oom();
+			iw_oom();
 	}
 
-	struct jsonl *st = malloc(sizeof(*st));
-	if (st == NULL)
-		oom();
+	struct jsonl *st = iw_malloc(sizeof(*st));
 	st->path = path;
 	st->fd = fd;
 	st->kinds = o->kinds;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "classify.h"
 
 struct iw_ndpi {
@@ -19,11 +20,7 @@ struct iw_ndpi *iw_ndpi_new(void)
 	NDPI_BITMASK_SET_ALL(all);
 	ndpi_set_protocol_detection_bitmask2(mod, &all);
 	ndpi_finalize_initialization(mod);
-	struct iw_ndpi *n = calloc(1, sizeof(*n));
-	if (!n) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
+	struct iw_ndpi *n = iw_calloc(1, sizeof(*n));
 	n->mod = mod;
 	return n;
 }
@@ -39,11 +36,7 @@ void iw_ndpi_free(struct iw_ndpi *n)
 void *iw_ndpi_flow_new(struct iw_ndpi *n)
 {
 	(void)n;
-	void *f = calloc(1, SIZEOF_FLOW_STRUCT);
-	if (!f) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
+	void *f = iw_calloc(1, SIZEOF_FLOW_STRUCT);
 	return f;
 }
 

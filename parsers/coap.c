@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "parser.h"
 
 #define MAX_REQS    64  /* outstanding requests (and observations) per flow */
@@ -465,9 +466,7 @@ struct coap_state {
 
 static void *coap_state_new(const struct iw_parser_cfg *cfg)
 {
-	struct coap_state *s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		abort(); /* STYLE: allocation failure aborts */
+	struct coap_state *s = iw_calloc(1, sizeof(*s));
 	s->max_items = cfg->max_items;
 	s->payload_preview = cfg->payload_preview;
 	return s;
@@ -493,9 +492,7 @@ static unsigned table_grow(void **t, uint8_t *n, size_t sz, unsigned init, unsig
 	unsigned cap = old ? old * 2 : init;
 	if (cap > max)
 		cap = max;
-	void *nt = realloc(*t, cap * sz);
-	if (nt == NULL)
-		abort(); /* STYLE: allocation failure aborts */
+	void *nt = iw_realloc(*t, cap * sz);
 	memset((char *)nt + old * sz, 0, (cap - old) * sz);
 	*t = nt;
 	*n = (uint8_t)cap;
@@ -767,9 +764,7 @@ static void req_set_uri(struct req *r, const char *uri, uint16_t n)
 		unsigned cap = (n + 15u) & ~15u; /* fewer reallocations as uris vary */
 		if (cap > REQ_URI)
 			cap = REQ_URI;
-		char *b = realloc(r->uri, cap);
-		if (b == NULL)
-			abort(); /* STYLE: allocation failure aborts */
+		char *b = iw_realloc(r->uri, cap);
 		r->uri = b;
 		r->uri_cap = (uint8_t)cap;
 	}

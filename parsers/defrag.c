@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cursor.h"
 #include "defrag.h"
 
@@ -47,19 +48,9 @@ struct iw_defrag {
 	uint8_t out[60 + MAX_PAYLOAD];
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
-
 struct iw_defrag *iw_defrag_new(const struct iw_defrag_limits *lim)
 {
-	struct iw_defrag *d = xcalloc(1, sizeof(*d));
+	struct iw_defrag *d = iw_calloc(1, sizeof(*d));
 	d->lim = *lim;
 	return d;
 }
@@ -183,7 +174,7 @@ int iw_defrag_add(struct iw_defrag *d, const struct iw_frag *f, uint64_t ts_us, 
 			d->expired++;
 			dg_unlink(d, d->oldest);
 		}
-		g = xcalloc(1, sizeof(*g));
+		g = iw_calloc(1, sizeof(*g));
 		g->src = *f->src;
 		g->dst = *f->dst;
 		g->id = f->id;
@@ -218,11 +209,7 @@ int iw_defrag_add(struct iw_defrag *d, const struct iw_frag *f, uint64_t ts_us, 
 			cap = MAX_PAYLOAD + 1;
 		if (d->bytes - g->cap + cap > d->lim.max_bytes)
 			return drop(why, IW_MAL_FRAG_BUDGET);
-		uint8_t *nb = realloc(g->buf, cap);
-		if (!nb) {
-			fputs("iotwatch: out of memory\n", stderr);
-			abort();
-		}
+		uint8_t *nb = iw_realloc(g->buf, cap);
 		d->bytes += cap - g->cap;
 		g->buf = nb;
 		g->cap = cap;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "parser.h"
 
 #define MB_PENDING     64 /* outstanding requests per flow; the oldest is evicted */
@@ -193,19 +194,9 @@ struct mb_state {
 	struct mb_scratch *x; /* valid only inside decode_adu */
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (p == NULL) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
-
 static void *modbus_state_new(const struct iw_parser_cfg *cfg)
 {
-	struct mb_state *s = xcalloc(1, sizeof(*s));
+	struct mb_state *s = iw_calloc(1, sizeof(*s));
 	s->max_items = cfg != NULL && cfg->max_items != 0 ? cfg->max_items : 256;
 	return s;
 }
@@ -257,7 +248,7 @@ static void track_grow(struct mb_state *s)
 	struct mb_page *old = s->track;
 	unsigned old_bits = s->track_bits;
 	s->track_bits = old == NULL ? MB_TRACK_MIN : (uint8_t)(old_bits + 1);
-	s->track = xcalloc((size_t)MB_TRACK_WAYS << s->track_bits, sizeof(*s->track));
+	s->track = iw_calloc((size_t)MB_TRACK_WAYS << s->track_bits, sizeof(*s->track));
 	for (size_t i = 0; old != NULL && i < (size_t)MB_TRACK_WAYS << old_bits; i++) {
 		if (old[i].key == 0)
 			continue;
@@ -379,7 +370,7 @@ static struct mb_pending *pending_slot(struct mb_state *s, uint16_t tid, uint8_t
 {
 	if (s->pending == NULL) {
 		s->n_pending = MB_PENDING_MIN;
-		s->pending = xcalloc(s->n_pending, sizeof(*s->pending));
+		s->pending = iw_calloc(s->n_pending, sizeof(*s->pending));
 	}
 	struct mb_pending *p = pending_find(s, tid, unit);
 	if (p != NULL)
@@ -396,7 +387,7 @@ static struct mb_pending *pending_slot(struct mb_state *s, uint16_t tid, uint8_t
 			oldest = p;
 	}
 	if (s->n_pending < MB_PENDING) {
-		struct mb_pending *grown = xcalloc((size_t)s->n_pending * 2, sizeof(*grown));
+		struct mb_pending *grown = iw_calloc((size_t)s->n_pending * 2, sizeof(*grown));
 		memcpy(grown, s->pending, s->n_pending * sizeof(*grown));
 		free(s->pending);
 		s->pending = grown;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "parser.h"
 
 #define MQTT_ALIASES     64    /* topic aliases remembered per direction */
@@ -32,14 +33,6 @@
 #define WS_MAX_HTTP      16384 /* an HTTP Upgrade header block larger than this is not ours */
 #define MQTT_STACK_ITEMS 16    /* topics/codes of a packet held on the stack; more go to the heap */
 #define MQTT_MAX_PREVIEW 4096  /* sensor.payload_preview's ceiling (sensor/config.c) */
-
-static void *xmalloc(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-	if (!p)
-		abort(); /* allocation failure: abort, as everywhere */
-	return p;
-}
 
 /* ---- per-flow state ---- */
 
@@ -81,7 +74,7 @@ struct mqtt_state {
 
 static void *mqtt_state_new(const struct iw_parser_cfg *cfg)
 {
-	struct mqtt_state *st = xmalloc(sizeof(*st));
+	struct mqtt_state *st = iw_calloc(1, sizeof(*st));
 	st->cfg = *cfg;
 	if (st->cfg.max_message < 16)
 		st->cfg.max_message = 16;
@@ -454,7 +447,7 @@ static void *item_slot(struct pkt *k, uint32_t i, size_t size)
 	if (!s)
 		return NULL;
 	if (!s->heap && i >= MQTT_STACK_ITEMS) {
-		s->heap = xmalloc((size_t)k->st->cfg.max_items * size);
+		s->heap = iw_calloc(1, (size_t)k->st->cfg.max_items * size);
 		memcpy(s->heap, &s->small, (size_t)i * size);
 	}
 	return (char *)(s->heap ? s->heap : (void *)&s->small) + (size_t)i * size;
@@ -576,7 +569,7 @@ static void alias_use(struct pkt *k)
 		if (m->topic.n > MQTT_ALIAS_TOPIC)
 			return;
 		if (!d->alias)
-			d->alias = xmalloc(MQTT_ALIASES * sizeof(*d->alias));
+			d->alias = iw_calloc(1, MQTT_ALIASES * sizeof(*d->alias));
 		struct mqtt_alias *e = &d->alias[a - 1];
 		memcpy(e->topic, m->topic.s, m->topic.n);
 		e->len = (uint16_t)m->topic.n;
@@ -1220,7 +1213,7 @@ static int ws_http(struct mqtt_dir *d, const uint8_t *data, size_t len)
 	while (next_line(&c, &line)) {
 		if (!iw_cur_left(&line)) {
 			if (!d->ws)
-				d->ws = xmalloc(sizeof(*d->ws));
+				d->ws = iw_calloc(1, sizeof(*d->ws));
 			d->mode = M_WS;
 			return clamp(len - iw_cur_left(&c));
 		}
@@ -1235,9 +1228,7 @@ static void ws_append(struct mqtt_state *st, struct mqtt_ws *d, struct iw_cur *s
 		size_t cap = d->wcap ? d->wcap : 1024;
 		while (cap < d->wlen + n)
 			cap *= 2;
-		uint8_t *nb = realloc(d->wbuf, cap);
-		if (!nb)
-			abort();
+		uint8_t *nb = iw_realloc(d->wbuf, cap);
 		d->wbuf = nb;
 		d->wcap = cap;
 	}

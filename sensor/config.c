@@ -15,6 +15,7 @@
  * 8, "-1" is UINT64_MAX, every word but a few is true) and names no line per key.
  * exporters.kafka.properties has free-form keys, which a libcyaml mapping cannot
  * describe: the schema lists it as CYAML_IGNORE and pass 1 collects it. */
+#include "../parsers/alloc.h"
 #include "config.h"
 
 #include <errno.h>
@@ -36,19 +37,9 @@
 
 /* ---- allocation: a failure aborts, here and in libcyaml (through cy_mem) ---- */
 
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (!q) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
-	return q;
-}
-
 static char *xstrndup(const char *s, size_t n)
 {
-	char *d = xrealloc(NULL, n + 1);
+	char *d = iw_realloc(NULL, n + 1);
 	memcpy(d, s, n);
 	d[n] = '\0';
 	return d;
@@ -920,7 +911,7 @@ static int buf_write(void *data, unsigned char *bytes, size_t n)
 	if (b->cap - b->len < n) {
 		while (b->cap - b->len < n)
 			b->cap = b->cap ? b->cap * 2 : 4096;
-		b->p = xrealloc(b->p, b->cap);
+		b->p = iw_realloc(b->p, b->cap);
 	}
 	memcpy(b->p + b->len, bytes, n);
 	b->len += n;
@@ -1033,8 +1024,8 @@ static int ld_props(struct loader *ld, const yaml_node_t *v, struct path *p)
 			               val->type == YAML_SCALAR_NODE ? "a NUL byte"
 			                                             : node_desc(val, d, sizeof d));
 		path_pop(p, old);
-		ld->pkeys = xrealloc(ld->pkeys, (ld->n_props + 1) * sizeof *ld->pkeys);
-		ld->pvals = xrealloc(ld->pvals, (ld->n_props + 1) * sizeof *ld->pvals);
+		ld->pkeys = iw_realloc(ld->pkeys, (ld->n_props + 1) * sizeof *ld->pkeys);
+		ld->pvals = iw_realloc(ld->pvals, (ld->n_props + 1) * sizeof *ld->pvals);
 		ld->pkeys[ld->n_props] = xstrdup(name);
 		ld->pvals[ld->n_props] = xstrdup(text);
 		ld->n_props++;
@@ -1135,7 +1126,7 @@ static int ld_pair(struct loader *ld, const yaml_node_pair_t *pr, const yaml_nod
 	int rc = ld_leaf_value(ld, &lf, v, p->s);
 	if (rc != IW_OK)
 		return rc;
-	ld->set = xrealloc(ld->set, (ld->n_set + 1) * sizeof *ld->set);
+	ld->set = iw_realloc(ld->set, (ld->n_set + 1) * sizeof *ld->set);
 	ld->set[ld->n_set++] = lf;
 	return IW_OK;
 }
@@ -1179,7 +1170,7 @@ static void *cy_mem(void *ctx, void *ptr, size_t size)
 		free(ptr);
 		return NULL;
 	}
-	return xrealloc(ptr, size);
+	return iw_realloc(ptr, size);
 }
 
 /* Moves the value of leaf lf from src to dst; dst's old value goes to src. */
@@ -1440,7 +1431,7 @@ static int split_list(const char *s, char ***out, unsigned *n)
 			*n = 0;
 			return IW_ERR;
 		}
-		*out = xrealloc(*out, (*n + 1) * sizeof **out);
+		*out = iw_realloc(*out, (*n + 1) * sizeof **out);
 		(*out)[(*n)++] = xstrndup(a, (size_t)(b - a));
 		if (!comma)
 			return IW_OK;
@@ -1459,8 +1450,8 @@ static int set_prop(struct iw_config *c, const char *name, size_t nlen, const ch
 			return IW_OK;
 		}
 	}
-	*keys = xrealloc(*keys, (*n + 1) * sizeof **keys);
-	*vals = xrealloc(*vals, (*n + 1) * sizeof **vals);
+	*keys = iw_realloc(*keys, (*n + 1) * sizeof **keys);
+	*vals = iw_realloc(*vals, (*n + 1) * sizeof **vals);
 	(*keys)[*n] = xstrndup(name, nlen);
 	(*vals)[*n] = xstrdup(value);
 	(*n)++;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../parsers/alloc.h"
 #include "flow.h"
 
 #define MIN_BUCKETS 4096u
@@ -21,25 +22,15 @@ struct iw_flow_table {
 	uint64_t n, peak, total, evicted, next_id;
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
-
 struct iw_flow_table *iw_flow_table_new(const struct iw_flow_limits *lim, const uint8_t *server_ports,
                                         iw_flow_end_fn on_end, void *arg)
 {
-	struct iw_flow_table *t = xcalloc(1, sizeof(*t));
+	struct iw_flow_table *t = iw_calloc(1, sizeof(*t));
 	t->lim = *lim;
 	if (t->lim.max_flows < 1)
 		t->lim.max_flows = 1;
 	t->nbuckets = MIN_BUCKETS;
-	t->bucket = xcalloc(t->nbuckets, sizeof(*t->bucket));
+	t->bucket = iw_calloc(t->nbuckets, sizeof(*t->bucket));
 	t->server_ports = server_ports;
 	t->on_end = on_end;
 	t->arg = arg;
@@ -115,7 +106,7 @@ static void list_append(struct iw_flow_table *t, struct iw_flow *f)
 static void grow(struct iw_flow_table *t)
 {
 	uint64_t nb = t->nbuckets * 2;
-	struct iw_flow **b = xcalloc(nb, sizeof(*b));
+	struct iw_flow **b = iw_calloc(nb, sizeof(*b));
 	for (uint64_t i = 0; i < t->nbuckets; i++) {
 		struct iw_flow *f = t->bucket[i];
 		while (f) {
@@ -204,7 +195,7 @@ struct iw_flow *iw_flow_lookup(struct iw_flow_table *t, const struct iw_packet *
 		grow(t);
 		h = key_hash(&pkt->key) & (t->nbuckets - 1);
 	}
-	struct iw_flow *f = xcalloc(1, sizeof(*f));
+	struct iw_flow *f = iw_calloc(1, sizeof(*f));
 	f->key = pkt->key;
 	if (!sender_is_client(t, pkt)) {
 		f->key.src = pkt->key.dst;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../parsers/alloc.h"
 #include "../exporters/json.h"
 #include "../exporters/record.h"
 #include "../parsers/classify.h"
@@ -86,16 +87,6 @@ struct feed {
 	struct iw_flow *f;
 	int dir;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
 
 static void count_named(struct named_count *t, unsigned *n, const char *name)
 {
@@ -220,11 +211,7 @@ static void ctx_identity(struct iw_parse_ctx *ctx, enum iw_identity kind, const 
 	if (*slot && strlen(*slot) == n && !memcmp(*slot, str, n))
 		return;
 	free(*slot);
-	*slot = malloc(n + 1);
-	if (!*slot) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
+	*slot = iw_malloc(n + 1);
 	memcpy(*slot, str, n);
 	(*slot)[n] = '\0';
 }
@@ -251,11 +238,7 @@ static void buf_append(struct iw_flow_dir *d, const uint8_t *data, uint32_t len)
 		uint32_t cap = d->buf_cap ? d->buf_cap : 1024;
 		while (cap < d->buf_len + len)
 			cap *= 2;
-		uint8_t *nb = realloc(d->buf, cap);
-		if (!nb) {
-			fputs("iotwatch: out of memory\n", stderr);
-			abort();
-		}
+		uint8_t *nb = iw_realloc(d->buf, cap);
 		d->buf = nb;
 		d->buf_cap = cap;
 	}
@@ -756,7 +739,7 @@ static int open_exporters(struct iw_sensor *s, char *err, size_t errlen)
 struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sensor_opts *opts, char *err,
                                 size_t errlen, int *code)
 {
-	struct iw_sensor *s = xcalloc(1, sizeof(*s));
+	struct iw_sensor *s = iw_calloc(1, sizeof(*s));
 	s->cfg = cfg;
 	s->opts = *opts;
 	s->pcfg = (struct iw_parser_cfg){
@@ -766,7 +749,7 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	    .payload_preview = (uint32_t)cfg->sensor.payload_preview,
 	};
 	*code = 2;
-	s->devnets = xcalloc(cfg->sensor.n_device_networks + 1, sizeof(*s->devnets));
+	s->devnets = iw_calloc(cfg->sensor.n_device_networks + 1, sizeof(*s->devnets));
 	for (unsigned i = 0; i < cfg->sensor.n_device_networks; i++) {
 		if (iw_cidr_parse(cfg->sensor.device_networks[i], &s->devnets[i]) != IW_OK) {
 			snprintf(err, errlen, "sensor.device_networks: \"%s\" is not a CIDR",

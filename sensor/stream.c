@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../parsers/alloc.h"
 #include "../parsers/packet.h"
 #include "stream.h"
 
@@ -54,11 +55,7 @@ static void skip_hole(struct iw_stream *s, iw_stream_fn fn, void *arg, struct iw
 
 static struct iw_seg *seg_new(uint32_t seq, const uint8_t *data, uint32_t len)
 {
-	struct iw_seg *g = malloc(sizeof(*g) + len);
-	if (!g) {
-		fputs("iotwatch: out of memory\n", stderr);
-		abort();
-	}
+	struct iw_seg *g = iw_malloc(sizeof(*g) + len);
 	g->next = NULL;
 	g->seq = seq;
 	g->len = len;
