@@ -588,8 +588,7 @@ static void tcp_packet(struct iw_sensor *s, struct iw_flow *f, const struct iw_p
 		iw_stream_acked(&f->dir[!dir].stream, pkt->tcp_ack, stream_out, &fo, &s->stream);
 	}
 flags:
-	if ((fl & IW_TCP_FIN) && !f->closed) {
-		f->flags_seen[dir] |= fl;
+	if ((fl & IW_TCP_FIN) && !f->closed) { /* flags_seen already holds this packet's */
 		if ((f->flags_seen[0] & IW_TCP_FIN) && (f->flags_seen[1] & IW_TCP_FIN)) {
 			f->closed = true;
 			f->close_reason = IW_END_FIN;
