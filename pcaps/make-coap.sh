@@ -27,60 +27,9 @@ server=coap-server-notls
 client=coap-client-notls
 rd=coap-rd-notls
 
-log() { printf 'make-coap: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-need_pkgs() {
-	local missing=() p
-	for p in libcoap3-bin tcpdump tshark iproute2; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} = 0 ] && return 0
-	[ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (run as root)"
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	echo "wireshark-common wireshark-common/install-setuid boolean false" |
-		debconf-set-selections 2>/dev/null || true
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-pids=()
-declare -A pid_of
-tmp=""
-cleanup() {
-	local status=$? pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$tmp" ]; then
-		if [ "$status" != 0 ] && [ -e "$tmp/$name.pcap" ]; then
-			rm -rf /tmp/iotwatch-coap.failed
-			mv "$tmp" /tmp/iotwatch-coap.failed
-			log "capture and logs of the failed run: /tmp/iotwatch-coap.failed/"
-		fi
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-start() {
-	local n=$1
-	shift
-	"$@" >"$tmp/$n.log" 2>&1 &
-	pids+=("$!")
-	pid_of[$n]=$!
-}
-stop() {
-	kill -TERM "${pid_of[$1]}" 2>/dev/null || true
-	wait "${pid_of[$1]}" 2>/dev/null || true
-}
+tag=make-coap
+# shellcheck source=pcaps/lib.sh
+. "$(dirname "$0")/lib.sh"
 wait_udp() {
 	local i
 	for i in $(seq 50); do
@@ -96,7 +45,7 @@ c() {
 	sleep 0.3
 }
 
-need_pkgs
+need_pkgs libcoap3-bin tcpdump tshark iproute2
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump needs it)"
 ss -H -lnu "sport = :$port" | grep -q . && die "udp port $port is in use; stop that first"
 tmp=$(mktemp -d /tmp/iotwatch-coap.XXXXXX)

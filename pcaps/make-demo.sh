@@ -30,72 +30,9 @@ mqtt_pass=demo-pass-2
 # OpenSSL 3.0's `req` has -days but not -not_after).
 cert_not_after=2035-01-01
 
-log() { printf 'make-demo: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-# ---- tools ----------------------------------------------------------------------------
-# The servers and clients, tcpdump, tshark to count the result, ss (iproute2) to see
-# that a server listens without connecting to it.
-need_pkgs() {
-	local want="mosquitto mosquitto-clients openssl tcpdump dnsmasq dnsutils tshark iproute2"
-	local missing=() p
-	for p in $want; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} = 0 ] && return 0
-	[ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (run as root)"
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	# tshark asks whether non-root users may capture; answer no without a prompt.
-	echo "wireshark-common wireshark-common/install-setuid boolean false" |
-		debconf-set-selections 2>/dev/null || true
-	apt-get update -qq >/dev/null
-	# policy-rc.d (if present) keeps the packages' own mosquitto/dnsmasq services from
-	# starting; ours are started below with our own settings.
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-# ---- processes: every one we start is recorded here and stopped on exit ----------------
-pids=()
-declare -A pid_of
-tmp=""
-cleanup() {
-	local status=$? pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$tmp" ]; then
-		# A failed run keeps its capture and logs for inspection, outside the repo.
-		if [ "$status" != 0 ] && [ -e "$tmp/demo.pcap" ]; then
-			rm -rf /tmp/iotwatch-demo.failed
-			mv "$tmp" /tmp/iotwatch-demo.failed
-			log "capture and logs of the failed run: /tmp/iotwatch-demo.failed/"
-		fi
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# start NAME CMD...: runs CMD in the background, output to $tmp/NAME.log.
-start() {
-	local name=$1
-	shift
-	"$@" >"$tmp/$name.log" 2>&1 &
-	pids+=("$!")
-	pid_of[$name]=$!
-}
-
-# stop NAME: graceful stop (SIGTERM), then wait for the process to be gone.
-stop() {
-	kill -TERM "${pid_of[$1]}" 2>/dev/null || true
-	wait "${pid_of[$1]}" 2>/dev/null || true
-}
+tag=make-demo
+# shellcheck source=pcaps/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # wait_for PROTO ADDR PORT: until a socket listens there. Uses ss, never a connection,
 # so the check itself puts nothing on the wire.
@@ -112,7 +49,7 @@ wait_for() {
 busy() { ss -H -lntu "sport = :$2" | awk '{print $5}' | grep -qE "^($1|0\.0\.0\.0|\*|\[::\]):$2\$"; }
 
 # ---- setup ------------------------------------------------------------------------------
-need_pkgs
+need_pkgs mosquitto mosquitto-clients openssl tcpdump dnsmasq dnsutils tshark iproute2
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump and dnsmasq on port 53 need it)"
 tmp=$(mktemp -d /tmp/iotwatch-demo.XXXXXX)
 # The broker and dnsmasq drop to their own users; they must be able to read their files.

@@ -24,65 +24,9 @@ out_tsv=$here/$name.expected.tsv
 addr=127.0.0.1
 py=/usr/bin/python3 # Debian's python, whatever python3 is first on PATH
 
-log() { printf 'make-modbus: %s\n' "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
-need_pkgs() {
-	local want="python3-pymodbus python3-serial python3-serial-asyncio tcpdump tshark iproute2"
-	local missing=() p
-	for p in $want; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} = 0 ] && return 0
-	[ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (run as root)"
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	echo "wireshark-common wireshark-common/install-setuid boolean false" |
-		debconf-set-selections 2>/dev/null || true
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-pids=()
-declare -A pid_of
-tmp=""
-cleanup() {
-	local status=$? pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$tmp" ]; then
-		if [ "$status" != 0 ] && [ -e "$tmp/$name.pcap" ]; then
-			rm -rf /tmp/iotwatch-modbus.failed
-			mv "$tmp" /tmp/iotwatch-modbus.failed
-			log "capture and logs of the failed run: /tmp/iotwatch-modbus.failed/"
-		fi
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-start() {
-	local n=$1
-	shift
-	"$@" >"$tmp/$n.log" 2>&1 &
-	pids+=("$!")
-	pid_of[$n]=$!
-}
-
-stop() {
-	kill -TERM "${pid_of[$1]}" 2>/dev/null || true
-	wait "${pid_of[$1]}" 2>/dev/null || true
-}
+tag=make-modbus
+# shellcheck source=pcaps/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 busy() { ss -H -lnt "sport = :$1" | grep -q .; }
 
@@ -95,7 +39,7 @@ wait_for() {
 	die "nothing listens on $addr:$1 (server log: $(tail -5 "$tmp/server.log"))"
 }
 
-need_pkgs
+need_pkgs python3-pymodbus python3-serial python3-serial-asyncio tcpdump tshark iproute2
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump needs it)"
 tmp=$(mktemp -d /tmp/iotwatch-modbus.XXXXXX)
 

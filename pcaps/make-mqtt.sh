@@ -20,61 +20,9 @@ wsport=9001
 user=sensor-test
 pass=sensor-pass
 
-log() { printf 'make-mqtt: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-need_pkgs() {
-	local want="mosquitto mosquitto-clients python3-paho-mqtt tcpdump tshark iproute2"
-	local missing=() p
-	for p in $want; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} = 0 ] && return 0
-	[ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (run as root)"
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	echo "wireshark-common wireshark-common/install-setuid boolean false" |
-		debconf-set-selections 2>/dev/null || true
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-pids=()
-declare -A pid_of
-tmp=""
-cleanup() {
-	local status=$? pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$tmp" ]; then
-		if [ "$status" != 0 ]; then
-			rm -rf /tmp/iotwatch-mqtt.failed
-			mv "$tmp" /tmp/iotwatch-mqtt.failed
-			log "captures and logs of the failed run: /tmp/iotwatch-mqtt.failed/"
-		fi
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-start() {
-	local name=$1
-	shift
-	"$@" >"$tmp/$name.log" 2>&1 &
-	pids+=("$!")
-	pid_of[$name]=$!
-}
-stop() {
-	kill -TERM "${pid_of[$1]}" 2>/dev/null || true
-	wait "${pid_of[$1]}" 2>/dev/null || true
-}
+tag=make-mqtt
+# shellcheck source=pcaps/lib.sh
+. "$(dirname "$0")/lib.sh"
 wait_for() { # ADDR PORT (the WebSocket listener binds every address)
 	local i
 	for i in $(seq 50); do
@@ -85,7 +33,7 @@ wait_for() { # ADDR PORT (the WebSocket listener binds every address)
 }
 busy() { ss -H -lnt "sport = :$1" | grep -q .; }
 
-need_pkgs
+need_pkgs mosquitto mosquitto-clients python3-paho-mqtt tcpdump tshark iproute2
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump needs it)"
 # paho must come from Debian's python3, not a virtualenv or pyenv first on PATH
 py=/usr/bin/python3
