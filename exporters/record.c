@@ -150,10 +150,9 @@ typedef void (*kind_serialiser)(struct iw_json *j, const struct iw_event *ev);
 
 /* One line per event kind with a serialiser; a kind missing here is written as {}. */
 static const kind_serialiser serialisers[IW_EV__COUNT] = {
-    [IW_EV_FLOW] = ser_flow,
-    [IW_EV_MQTT] = iw_rec_mqtt,
-    [IW_EV_COAP] = iw_rec_coap,
-    [IW_EV_MODBUS] = iw_rec_modbus,
+    [IW_EV_FLOW] = ser_flow,        [IW_EV_MQTT] = iw_rec_mqtt,     [IW_EV_COAP] = iw_rec_coap,
+    [IW_EV_MODBUS] = iw_rec_modbus, [IW_EV_TLS] = iw_rec_tls,       [IW_EV_SSH] = iw_rec_ssh,
+    [IW_EV_DNS] = iw_rec_dns,       [IW_EV_TUNNEL] = iw_rec_tunnel,
 };
 
 void iw_record_event(struct iw_json *j, const char *sensor, const struct iw_event *ev)

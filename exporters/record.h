@@ -26,5 +26,9 @@ void iw_record_alert(struct iw_json *j, const char *sensor, const struct iw_aler
 void iw_rec_mqtt(struct iw_json *j, const struct iw_event *ev);
 void iw_rec_coap(struct iw_json *j, const struct iw_event *ev);
 void iw_rec_modbus(struct iw_json *j, const struct iw_event *ev);
+void iw_rec_tls(struct iw_json *j, const struct iw_event *ev);
+void iw_rec_ssh(struct iw_json *j, const struct iw_event *ev);
+void iw_rec_dns(struct iw_json *j, const struct iw_event *ev);
+void iw_rec_tunnel(struct iw_json *j, const struct iw_event *ev);
 
 #endif

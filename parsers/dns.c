@@ -50,3 +50,11 @@ const struct iw_parser iw_parser_dns = {
     .ndpi_name = "DNS",
     .probe = dns_probe,
 };
+
+/* STUB until the TCP decoder lands. */
+const struct iw_parser iw_parser_dns_tcp = {
+    .name = "dns",
+    .ipproto = IPPROTO_TCP,
+    .ports = {53},
+    .ndpi_name = "DNS",
+};

@@ -10,8 +10,12 @@
 #include <stdint.h>
 
 #include "ev_coap.h"
+#include "ev_dns.h"
 #include "ev_modbus.h"
 #include "ev_mqtt.h"
+#include "ev_ssh.h"
+#include "ev_tls.h"
+#include "ev_tunnel.h"
 #include "packet.h"
 
 enum iw_event_kind {
@@ -53,6 +57,18 @@ struct iw_ev_flow {
 	const char *ndpi;                   /* nDPI's name for the flow, NULL when not asked */
 };
 
+/* The server side of a flow as the sensor knows it: the name the client used for it and
+ * the region the region database gives (DESIGN §4 rules.region). Strings are static or
+ * owned by the sensor; NULL when unknown. */
+struct iw_endpoint {
+	const char *name;          /* host name */
+	const char *name_source;   /* "sni" (TLS server_name) or "dns" (an answer the device used) */
+	const char *region;        /* "ap-south-1", "northeurope", ... */
+	const char *provider;      /* "aws", "azure", "gcp", "emqx", "hivemq" */
+	const char *region_source; /* "sni", "dns" or "ip_range" */
+	const char *service;       /* from an ip-range file: "AMAZON", "AzureIoTHub", ... */
+};
+
 struct iw_event {
 	enum iw_event_kind kind;
 	/* common part, filled by the sensor */
@@ -61,12 +77,17 @@ struct iw_event {
 	const struct iw_flow_key *key; /* src = client (initiator), dst = server */
 	const char *app_proto;         /* NULL when the flow is unclassified */
 	struct iw_device device;
+	const struct iw_endpoint *endpoint; /* the server side, NULL when nothing is known */
 	/* per kind; later protocols add their member here */
 	union {
 		struct iw_ev_flow flow;
 		struct iw_ev_mqtt mqtt;
 		struct iw_ev_coap coap;
 		struct iw_ev_modbus modbus;
+		struct iw_ev_tls tls;
+		struct iw_ev_ssh ssh;
+		struct iw_ev_dns dns;
+		struct iw_ev_tunnel tunnel;
 	} u;
 };
 

@@ -3,7 +3,8 @@
 #include "event.h"
 #include "parser.h"
 
-extern const struct iw_parser iw_parser_tls, iw_parser_mqtt, iw_parser_modbus, iw_parser_coap, iw_parser_dns;
+extern const struct iw_parser iw_parser_tls, iw_parser_mqtt, iw_parser_modbus, iw_parser_coap, iw_parser_ssh,
+    iw_parser_dns, iw_parser_dns_tcp;
 
 /* clang-format off */
 const struct iw_parser *const iw_parsers[] = {
@@ -11,7 +12,9 @@ const struct iw_parser *const iw_parsers[] = {
 	&iw_parser_mqtt,
 	&iw_parser_modbus,
 	&iw_parser_coap,
+	&iw_parser_ssh,
 	&iw_parser_dns,
+	&iw_parser_dns_tcp,
 	NULL,
 };
 /* clang-format on */
@@ -40,4 +43,15 @@ const char *iw_flow_end_name(enum iw_flow_end e)
 	if ((unsigned)e >= IW_END__COUNT || end_names[e] == NULL)
 		return "unknown";
 	return end_names[e];
+}
+
+static const char *const tunnel_types[IW_TUNNEL__TYPES] = {
+    [IW_TUNNEL_OPEN] = "open", [IW_TUNNEL_ACTIVE] = "active", [IW_TUNNEL_CLOSE] = "close"};
+
+/* Returns a static string; "unknown" for a value outside the enum (never NULL). */
+const char *iw_tunnel_type_name(enum iw_tunnel_type t)
+{
+	if ((unsigned)t >= IW_TUNNEL__TYPES)
+		return "unknown";
+	return tunnel_types[t];
 }

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages iotwatch needs to build, test and benchmark.
 # Called by the Makefile; installs only what is missing. Usage: deps.sh build|test|bench
 set -eu
-build="gcc make pkg-config libpcap-dev libndpi-dev libhiredis-dev libcyaml-dev librdkafka-dev libssl-dev"
+build="gcc make pkg-config libpcap-dev libndpi-dev libhiredis-dev libcyaml-dev librdkafka-dev libssl-dev libjson-c-dev"
 test="$build libcmocka-dev clang libclang-rt-14-dev jq python3 tshark tcpreplay redis-server iproute2"
 bench="$build libndpi-bin time"
 fuzz="$build clang libclang-rt-14-dev"

@@ -606,7 +606,7 @@ static void test_record_flow_sparse(void **state)
 	iw_json_free(&j);
 }
 
-/* A kind without a serialiser yet writes "<kind>": {}; no key: no address fields. */
+/* A kind outside the enum writes "unknown": {}; no key: no address fields. */
 static void test_record_kind_without_serialiser(void **state)
 {
 	(void)state;
@@ -616,17 +616,11 @@ static void test_record_kind_without_serialiser(void **state)
 	ev.flow_id = 1;
 	struct iw_json j;
 	iw_json_init(&j);
-	static const char *const kinds[] = {"tls", "ssh", "dns", "tunnel"}; /* no serialiser yet */
-	for (int k = IW_EV_TLS; k < IW_EV__COUNT; k++) {
-		ev.kind = (enum iw_event_kind)k;
-		iw_record_event(&j, "s", &ev);
-		char want[256];
-		snprintf(want, sizeof(want),
-		         "{\"timestamp\":\"1970-01-01T00:00:00.000000Z\",\"flow_id\":1,\"sensor\":\"s\","
-		         "\"event_type\":\"%s\",\"%s\":{}}",
-		         kinds[k - IW_EV_TLS], kinds[k - IW_EV_TLS]);
-		assert_string_equal(j.buf, want);
-	}
+	ev.kind = IW_EV__COUNT;
+	iw_record_event(&j, "s", &ev);
+	assert_string_equal(j.buf,
+	                    "{\"timestamp\":\"1970-01-01T00:00:00.000000Z\",\"flow_id\":1,\"sensor\":\"s\","
+	                    "\"event_type\":\"unknown\",\"unknown\":{}}");
 	iw_record_event(&j, "s", NULL);
 	assert_int_equal(j.len, 0);
 	iw_json_free(&j);
