@@ -76,8 +76,31 @@ static void device(struct iw_json *j, const struct iw_device *d)
 	iw_json_obj_end(j);
 }
 
+/* The server side's name and region, when the sensor knows either. */
+static void endpoint(struct iw_json *j, const struct iw_endpoint *e)
+{
+	if (e == NULL || (e->name == NULL && e->region == NULL))
+		return;
+	iw_json_obj_begin(j, "endpoint");
+	if (e->name != NULL) {
+		iw_json_str(j, "name", e->name);
+		if (e->name_source != NULL)
+			iw_json_str(j, "name_source", e->name_source);
+	}
+	if (e->region != NULL) {
+		iw_json_str(j, "region", e->region);
+		if (e->provider != NULL)
+			iw_json_str(j, "provider", e->provider);
+		if (e->service != NULL)
+			iw_json_str(j, "service", e->service);
+		if (e->region_source != NULL)
+			iw_json_str(j, "region_source", e->region_source);
+	}
+	iw_json_obj_end(j);
+}
+
 /* timestamp, flow_id, sensor, event_type, src_ip, src_port, dest_ip, dest_port, proto,
- * app_proto, vlan, device: the part every record shares. ev may be NULL (an alert
+ * app_proto, vlan, device, endpoint: the part every record shares. ev may be NULL (an alert
  * raised from a tick has no flow). */
 static void common(struct iw_json *j, uint64_t ts_us, const char *sensor, const char *type,
                    const struct iw_event *ev, const struct iw_device *dev)
@@ -112,6 +135,8 @@ static void common(struct iw_json *j, uint64_t ts_us, const char *sensor, const 
 		iw_json_arr_end(j);
 	}
 	device(j, dev);
+	if (ev != NULL)
+		endpoint(j, ev->endpoint);
 }
 
 /* EVE writes TCP flags as two lower-case hex digits ("1b"). */

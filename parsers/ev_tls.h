@@ -12,9 +12,9 @@
 
 #include "x509.h"
 
-#define IW_TLS_MAX_LIST  64 /* ciphers, extensions, groups, signature algorithms kept */
-#define IW_TLS_MAX_ALPN  8  /* ALPN protocol names kept */
-#define IW_TLS_MAX_CHAIN 8  /* certificates decoded per Certificate message */
+#define IW_TLS_MAX_LIST  256 /* ciphers, extensions, groups, signature algorithms kept */
+#define IW_TLS_MAX_ALPN  8   /* ALPN protocol names kept */
+#define IW_TLS_MAX_CHAIN 8   /* certificates decoded per Certificate message */
 
 enum iw_tls_type {
 	IW_TLS_CLIENT_HELLO,

@@ -37,7 +37,8 @@ struct iw_parse_ctx {
 	/* the flow's device is known by this name from now on (an MQTT client id, the CN of
 	 * a client certificate, a LwM2M endpoint); the sensor copies it */
 	void (*identity)(struct iw_parse_ctx *ctx, enum iw_identity kind, const char *s, size_t n);
-	void *arg; /* the sensor's */
+	uint8_t end_reason; /* enum iw_flow_end, set for the end callback */
+	void *arg;          /* the sensor's */
 };
 
 struct iw_parser {
@@ -58,7 +59,7 @@ struct iw_parser {
 	int (*parse)(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data, size_t len);
 	/* TCP only, optional: len bytes of this direction were never seen. */
 	void (*gap)(void *st, struct iw_parse_ctx *ctx, int dir, uint32_t len);
-	/* Optional: the flow ended; a last chance to emit. */
+	/* Optional: the flow ended (ctx->end_reason says how); a last chance to emit. */
 	void (*end)(void *st, struct iw_parse_ctx *ctx);
 };
 

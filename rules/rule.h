@@ -18,6 +18,9 @@
 struct iw_rules_cfg {
 	struct {
 		uint64_t max_duration, renewal_max, renewal_window;
+		uint64_t report_interval; /* an "active" record per open tunnel this often; 0 = none */
+		char **endpoints;         /* host-name globs that make a TLS flow a tunnel */
+		unsigned n_endpoints;
 	} tunnel;
 	struct {
 		char **trusted_clients;

@@ -128,6 +128,7 @@ static const cyaml_schema_field_t limits_fields[] = {
     F_UINT("fragment_bytes", limits, fragment_bytes),
     F_UINT("max_message", limits, max_message),
     F_UINT("max_items", limits, max_items),
+    F_UINT("dns_cache", limits, dns_cache),
     F_MAP("flow_timeout", limits, flow_timeout, flow_timeout_fields),
     CYAML_FIELD_END,
 };
@@ -152,6 +153,8 @@ static const cyaml_schema_field_t tunnel_fields[] = {
     F_UINT("max_duration", rules.tunnel, max_duration),
     F_UINT("renewal_max", rules.tunnel, renewal_max),
     F_UINT("renewal_window", rules.tunnel, renewal_window),
+    F_UINT("report_interval", rules.tunnel, report_interval),
+    F_LIST("endpoints", rules.tunnel, endpoints, n_endpoints),
     CYAML_FIELD_END,
 };
 
@@ -248,6 +251,7 @@ static const struct key_rule key_rules[] = {
     {"limits.max_devices", .min = 1},
     {"limits.max_message", .min = 16, .max = 268435460}, /* MQTT's largest packet */
     {"limits.max_items", .min = 1, .max = 65535},
+    {"limits.dns_cache", .min = 1},
     {"sensor.payload_preview", .max = 4096},
     {"limits.flow_timeout.tcp", .duration = true, .min = 1},
     {"limits.flow_timeout.tcp_closed", .duration = true, .min = 1},
@@ -258,6 +262,7 @@ static const struct key_rule key_rules[] = {
     {"state.redis.ttl", .duration = true},
     {"rules.tunnel.max_duration", .duration = true, .min = 1},
     {"rules.tunnel.renewal_window", .duration = true, .min = 1},
+    {"rules.tunnel.report_interval", .duration = true},
     {"rules.mqtt.shared_credentials_max", .min = 1},
     {"rules.cert.expiry_lead", .duration = true},
     {"rules.cert.storm_min_devices", .min = 1},
@@ -480,6 +485,7 @@ void iw_config_defaults(struct iw_config *c)
 	c->limits.fragment_bytes = 4194304;
 	c->limits.max_message = 1048576;
 	c->limits.max_items = 256;
+	c->limits.dns_cache = 100000;
 	c->sensor.payload_preview = 0;
 	c->limits.flow_timeout.tcp = 3600;
 	c->limits.flow_timeout.tcp_closed = 30;
@@ -494,6 +500,7 @@ void iw_config_defaults(struct iw_config *c)
 	c->rules.tunnel.max_duration = 12 * 3600;
 	c->rules.tunnel.renewal_max = 3;
 	c->rules.tunnel.renewal_window = 24 * 3600;
+	c->rules.tunnel.report_interval = 3600;
 	c->rules.mqtt.shared_credentials_max = 5;
 	c->rules.cert.expiry_lead = 90 * 86400;
 	c->rules.cert.storm_min_devices = 20;

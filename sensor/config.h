@@ -32,6 +32,7 @@ struct iw_config {
 		uint64_t fragment_bytes; /* IP fragment bytes held in all */
 		uint64_t max_message;    /* largest application message a parser buffers */
 		uint64_t max_items;      /* topics per SUBSCRIBE, options per CoAP message, ... */
+		uint64_t dns_cache;      /* DNS answers remembered (device, address) -> name */
 		struct {
 			uint64_t tcp, tcp_closed, udp;
 		} flow_timeout;

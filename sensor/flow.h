@@ -41,7 +41,10 @@ struct iw_flow {
 	void *ndpi;            /* nDPI's per-flow state until classified */
 	const char *ndpi_name; /* what nDPI said, when asked */
 	uint32_t gaps;
-	char *ident[3]; /* by enum iw_identity, as the parser reported it; owned */
+	char *ident[3];             /* by enum iw_identity, as the parser reported it; owned */
+	struct iw_flow_ep *ep;      /* the server side's name and region (sensor.c); owned */
+	struct iw_flow_tunnel *tun; /* set while the flow is a tunnel (sensor.c); owned */
+	bool ep_done;               /* ep looked up from DNS answers and ip ranges */
 	struct iw_flow_dir dir[2];
 };
 

@@ -11,9 +11,12 @@
 #include "../exporters/record.h"
 #include "../parsers/classify.h"
 #include "../parsers/parser.h"
+#include "../rules/region.h"
 #include "../rules/rule.h"
+#include "dnscache.h"
 #include "flow.h"
 #include "sensor.h"
+#include "tunnel.h"
 
 #define MAX_PARSERS         32
 #define MAX_NAMED           128         /* distinct anomaly reasons, rule ids, nDPI names counted */
@@ -23,6 +26,22 @@
 #define DEFAULT_MAX_MESSAGE 65536
 #define MAX_EXPORTERS       8
 #define MAX_CAPTURES        16
+
+/* The server side of a flow as far as it is known (struct iw_endpoint's storage). */
+struct iw_flow_ep {
+	struct iw_endpoint pub;
+	char name[256];
+	char cname[256]; /* the end of the CNAME chain the device was given, "" when none */
+	char region[48];
+};
+
+/* A flow that is a tunnel, on the sensor's list of open tunnels. */
+struct iw_flow_tunnel {
+	struct iw_flow_tunnel *prev, *next;
+	struct iw_flow *flow;
+	const char *kind;
+	uint64_t last_report_us;
+};
 
 struct named_count {
 	const char *name;
@@ -43,6 +62,10 @@ struct iw_sensor {
 	struct iw_ndpi *ndpi;
 	struct iw_cidr *devnets;
 	unsigned n_devnets;
+	struct iw_dnscache *dns;        /* answers devices were given */
+	struct iw_region_db *regions;   /* rules.region.ip_ranges */
+	struct iw_flow_tunnel *tunnels; /* open now */
+	uint64_t tunnels_open, tunnels_total;
 
 	/* parser selection */
 	const struct iw_parser *parsers[MAX_PARSERS];
@@ -109,20 +132,23 @@ static void write_record(struct iw_sensor *s, enum iw_rec_kind kind, const char 
 			s->exp[i].desc->write(s->exp[i].st, kind, key, s->json.buf, s->json.len);
 }
 
+/* The device side is the end inside sensor.device_networks, else the client. */
+static bool device_is_server(const struct iw_sensor *s, const struct iw_flow *f)
+{
+	if (!s->n_devnets)
+		return false;
+	bool src_in = false, dst_in = false;
+	for (unsigned i = 0; i < s->n_devnets; i++) {
+		src_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.src);
+		dst_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.dst);
+	}
+	return dst_in && !src_in;
+}
+
 static void device_of(struct iw_sensor *s, const struct iw_flow *f, struct iw_device *d, char *ip,
                       size_t iplen)
 {
-	/* the device side is the end inside sensor.device_networks, else the client */
-	const struct iw_addr *a = &f->key.src;
-	if (s->n_devnets) {
-		bool src_in = false, dst_in = false;
-		for (unsigned i = 0; i < s->n_devnets; i++) {
-			src_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.src);
-			dst_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.dst);
-		}
-		if (dst_in && !src_in)
-			a = &f->key.dst;
-	}
+	const struct iw_addr *a = device_is_server(s, f) ? &f->key.dst : &f->key.src;
 	memset(d, 0, sizeof(*d));
 	d->ip = iw_addr_str(a, f->key.family, ip, iplen);
 	d->client_id = f->ident[IW_ID_CLIENT_ID];
@@ -164,15 +190,6 @@ static const char *flow_app_name(const struct iw_flow *f)
 	return f->ndpi_name;
 }
 
-static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev, char *ip, size_t iplen)
-{
-	ev->ts_us = s->now_us;
-	ev->flow_id = f->id;
-	ev->key = &f->key;
-	ev->app_proto = flow_app_name(f);
-	device_of(s, f, &ev->device, ip, iplen);
-}
-
 /* Nobody reads events: no rule and no events output. Then an event is only counted,
  * without the work of naming its device. */
 static bool events_unread(const struct iw_sensor *s)
@@ -180,9 +197,225 @@ static bool events_unread(const struct iw_sensor *s)
 	return !s->n_rules && !(s->want_kinds & IW_REC_EVENT);
 }
 
+/* ---- endpoints: the server side's name and region ---- */
+
+static struct iw_flow_ep *flow_ep(struct iw_flow *f)
+{
+	if (!f->ep)
+		f->ep = iw_calloc(1, sizeof(*f->ep));
+	return f->ep;
+}
+
+static bool region_by_name(struct iw_flow_ep *ep, const char *name, const char *source)
+{
+	struct iw_region r;
+	if (!name || !*name || !iw_region_from_name(name, &r, ep->region, sizeof(ep->region)))
+		return false;
+	ep->pub.region = ep->region;
+	ep->pub.provider = r.provider;
+	ep->pub.service = r.service;
+	ep->pub.region_source = source;
+	return true;
+}
+
+/* The region of ep: from its SNI, else from the names the device looked up (the name
+ * asked, then the end of the CNAME chain), else from the ip-range files. */
+static void ep_region(struct iw_sensor *s, struct iw_flow *f, struct iw_flow_ep *ep)
+{
+	ep->pub.region = ep->pub.provider = ep->pub.service = ep->pub.region_source = NULL;
+	const char *src = ep->pub.name_source;
+	if (region_by_name(ep, ep->pub.name, src && !strcmp(src, "sni") ? "sni" : "dns"))
+		return;
+	if (region_by_name(ep, ep->cname, "dns"))
+		return;
+	struct iw_region r;
+	const struct iw_addr *peer = device_is_server(s, f) ? &f->key.src : &f->key.dst;
+	if (s->regions && iw_region_from_addr(s->regions, f->key.family, peer->b, &r)) {
+		snprintf(ep->region, sizeof(ep->region), "%s", r.region);
+		ep->pub.region = ep->region;
+		ep->pub.provider = r.provider;
+		ep->pub.service = r.service;
+		ep->pub.region_source = "ip_range";
+	}
+}
+
+/* Once per flow: the name the device looked the peer up under, and the region. */
+static void ep_resolve(struct iw_sensor *s, struct iw_flow *f)
+{
+	f->ep_done = true;
+	bool srv = device_is_server(s, f);
+	const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src, *peer = srv ? &f->key.src : &f->key.dst;
+	const char *qname = NULL, *cname = NULL;
+	bool named = iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b, s->now_us,
+	                                &qname, &cname);
+	struct iw_flow_ep tmp;
+	memset(&tmp, 0, sizeof(tmp));
+	struct iw_flow_ep *ep = f->ep ? f->ep : &tmp;
+	if (named && !ep->pub.name) {
+		snprintf(ep->name, sizeof(ep->name), "%s", qname);
+		snprintf(ep->cname, sizeof(ep->cname), "%s", cname ? cname : "");
+		ep->pub.name = ep->name;
+		ep->pub.name_source = "dns";
+	}
+	ep_region(s, f, ep);
+	if (ep == &tmp && (tmp.pub.name || tmp.pub.region)) {
+		f->ep = iw_malloc(sizeof(*f->ep));
+		*f->ep = tmp;
+		f->ep->pub.name = tmp.pub.name ? f->ep->name : NULL;
+		f->ep->pub.region = tmp.pub.region ? f->ep->region : NULL;
+	}
+}
+
+static const struct iw_endpoint *flow_endpoint(struct iw_sensor *s, struct iw_flow *f)
+{
+	if (!f->ep_done)
+		ep_resolve(s, f);
+	return f->ep && (f->ep->pub.name || f->ep->pub.region) ? &f->ep->pub : NULL;
+}
+
+static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev, char *ip, size_t iplen)
+{
+	ev->ts_us = s->now_us;
+	ev->flow_id = f->id;
+	ev->key = &f->key;
+	ev->app_proto = flow_app_name(f);
+	device_of(s, f, &ev->device, ip, iplen);
+	ev->endpoint = flow_endpoint(s, f);
+}
+
+/* ---- tunnels ---- */
+
+static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_type type, uint8_t reason)
+{
+	struct iw_event ev = {.kind = IW_EV_TUNNEL};
+	if (events_unread(s)) {
+		s->events[IW_EV_TUNNEL]++;
+		return;
+	}
+	char ip[64];
+	fill_common(s, f, &ev, ip, sizeof(ip));
+	ev.u.tunnel = (struct iw_ev_tunnel){
+	    .type = type,
+	    .kind = f->tun->kind,
+	    .start_us = f->first_us,
+	    .duration_us = type == IW_TUNNEL_OPEN ? 0 : s->now_us - f->first_us,
+	    .pkts_toserver = f->pkts[0],
+	    .pkts_toclient = f->pkts[1],
+	    .bytes_toserver = f->bytes[0],
+	    .bytes_toclient = f->bytes[1],
+	    .reason = reason,
+	};
+	if (type == IW_TUNNEL_CLOSE && f->last_us > f->first_us)
+		ev.u.tunnel.duration_us = f->last_us - f->first_us;
+	dispatch(s, &ev);
+}
+
+static void tunnel_open(struct iw_sensor *s, struct iw_flow *f, const char *kind)
+{
+	if (f->tun || !kind)
+		return;
+	struct iw_flow_tunnel *t = iw_calloc(1, sizeof(*t));
+	t->flow = f;
+	t->kind = kind;
+	t->last_report_us = s->now_us;
+	t->next = s->tunnels;
+	if (s->tunnels)
+		s->tunnels->prev = t;
+	s->tunnels = t;
+	f->tun = t;
+	s->tunnels_open++;
+	s->tunnels_total++;
+	tunnel_event(s, f, IW_TUNNEL_OPEN, 0);
+}
+
+static void tunnel_close(struct iw_sensor *s, struct iw_flow *f, enum iw_flow_end reason)
+{
+	struct iw_flow_tunnel *t = f->tun;
+	if (!t)
+		return;
+	tunnel_event(s, f, IW_TUNNEL_CLOSE, (uint8_t)reason);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		s->tunnels = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	s->tunnels_open--;
+	free(t);
+	f->tun = NULL;
+}
+
+/* Every open tunnel past rules.tunnel.report_interval since its last record. */
+static void tunnel_tick(struct iw_sensor *s)
+{
+	uint64_t every = s->cfg->rules.tunnel.report_interval * 1000000;
+	if (!every)
+		return;
+	for (struct iw_flow_tunnel *t = s->tunnels; t; t = t->next) {
+		if (s->now_us - t->last_report_us >= every) {
+			t->last_report_us = s->now_us;
+			tunnel_event(s, t->flow, IW_TUNNEL_ACTIVE, 0);
+		}
+	}
+}
+
+/* What the sensor itself learns from an event before it is dispatched: a TLS server
+ * name (the endpoint's name; maybe a tunnel), an SSH banner (a tunnel), DNS answers
+ * (which device was told which address for which name). */
+static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_event *ev)
+{
+	switch (ev->kind) {
+	case IW_EV_TLS:
+		if (ev->u.tls.type == IW_TLS_CLIENT_HELLO && ev->u.tls.sni) {
+			struct iw_flow_ep *ep = flow_ep(f);
+			snprintf(ep->name, sizeof(ep->name), "%s", ev->u.tls.sni);
+			ep->pub.name = ep->name;
+			ep->pub.name_source = "sni";
+			if (!f->ep_done) { /* what DNS says comes second to the SNI */
+				const char *q, *c;
+				bool srv = device_is_server(s, f);
+				const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src;
+				const struct iw_addr *peer = srv ? &f->key.src : &f->key.dst;
+				if (iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b,
+				                       s->now_us, &q, &c))
+					snprintf(ep->cname, sizeof(ep->cname), "%s", c ? c : q);
+				f->ep_done = true;
+			}
+			ep_region(s, f, ep);
+			const struct iw_rules_cfg *rc = &s->cfg->rules;
+			tunnel_open(
+			    s, f,
+			    iw_tunnel_kind_sni(ev->u.tls.sni, rc->tunnel.endpoints, rc->tunnel.n_endpoints));
+		}
+		break;
+	case IW_EV_SSH:
+		if (ev->u.ssh.type == IW_SSH_BANNER)
+			tunnel_open(s, f, "ssh");
+		break;
+	case IW_EV_DNS: {
+		const struct iw_ev_dns *d = &ev->u.dns;
+		if (d->type != IW_DNS_ANSWER || !d->rrname)
+			break;
+		bool srv = device_is_server(s, f);
+		const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src;
+		for (unsigned i = 0; i < d->n_answers && d->answers; i++) {
+			const struct iw_dns_rr *rr = &d->answers[i];
+			if (rr->family == 4 || rr->family == 6)
+				iw_dnscache_add(s->dns, f->key.family, dev->b, rr->family, rr->addr,
+				                d->rrname, rr->rrname, rr->ttl, s->now_us);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 static void ctx_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 {
 	struct feed *fd = (struct feed *)ctx;
+	if (ev->kind == IW_EV_TLS || ev->kind == IW_EV_SSH || ev->kind == IW_EV_DNS)
+		observe(fd->s, fd->f, ev);
 	if (events_unread(fd->s)) {
 		fd->s->events[ev->kind]++;
 		return;
@@ -479,6 +712,7 @@ static void classify(struct iw_sensor *s, struct iw_flow *f, const struct iw_pac
 		s->by_ndpi++;
 		f->ndpi_name = lowered_name(s, r.name);
 		set_parser(s, f, parser_by_ndpi(s, &r));
+		tunnel_open(s, f, iw_tunnel_kind_ndpi(f->ndpi_name));
 		return;
 	}
 	if (f->probe_pkts < CLASSIFY_PKTS)
@@ -531,12 +765,14 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 	}
 	struct feed fd;
 	feed_init(&fd, s, f, IW_DIR_TOSERVER);
+	fd.ctx.end_reason = (uint8_t)reason;
 	if (f->parser && f->parser->end)
 		f->parser->end(f->pstate, &fd.ctx);
 	if (f->pstate && f->parser->state_free)
 		f->parser->state_free(f->pstate);
 	f->pstate = NULL;
 
+	tunnel_close(s, f, reason);
 	if (events_unread(s)) {
 		s->events[IW_EV_FLOW]++;
 		goto out;
@@ -561,6 +797,7 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 out:
 	for (int i = 0; i < 3; i++)
 		free(f->ident[i]);
+	free(f->ep);
 }
 
 /* TCP: flags, close, reassembly. */
@@ -677,6 +914,7 @@ void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us)
 			s->last_stats_us = s->now_us;
 		}
 	}
+	tunnel_tick(s);
 	for (unsigned i = 0; i < s->n_rules; i++)
 		if (s->rules[i]->on_tick)
 			s->rules[i]->on_tick(s->rule_state[i], &s->rctx, s->now_us);
@@ -757,6 +995,16 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 		}
 	}
 	s->n_devnets = cfg->sensor.n_device_networks;
+	s->regions = iw_region_db_new();
+	for (unsigned i = 0; i < cfg->rules.region.n_ip_ranges; i++) {
+		char why[256] = "";
+		if (iw_region_db_load(s->regions, cfg->rules.region.ip_ranges[i], why, sizeof(why))) {
+			snprintf(err, errlen, "rules.region.ip_ranges: %s: %s",
+			         cfg->rules.region.ip_ranges[i], why);
+			goto fail;
+		}
+	}
+	s->dns = iw_dnscache_new(cfg->limits.dns_cache ? cfg->limits.dns_cache : 1);
 
 	if (!opts->no_ndpi) {
 		s->ndpi = iw_ndpi_new();
@@ -816,6 +1064,8 @@ fail:
 	iw_flow_table_free(s->flows);
 	iw_defrag_free(s->defrag);
 	iw_ndpi_free(s->ndpi);
+	iw_dnscache_free(s->dns);
+	iw_region_db_free(s->regions);
 	free(s->devnets);
 	free(s);
 	return NULL;
@@ -914,6 +1164,15 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 	iw_json_uint(j, "gap_bytes", s->stream.gap_bytes);
 	iw_json_uint(j, "parser_buffer_overflows", s->buffer_overflows);
 	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "tunnels");
+	iw_json_uint(j, "opened", s->tunnels_total);
+	iw_json_uint(j, "open", s->tunnels_open);
+	iw_json_obj_end(j);
+	iw_json_obj_begin(j, "dns_cache");
+	iw_json_uint(j, "entries", s->dns ? iw_dnscache_size(s->dns) : 0);
+	iw_json_uint(j, "evicted", s->dns ? iw_dnscache_evicted(s->dns) : 0);
+	iw_json_obj_end(j);
+	iw_json_uint(j, "region_prefixes", s->regions ? iw_region_db_size(s->regions) : 0);
 	iw_json_obj_begin(j, "fragments");
 	iw_json_uint(j, "held", s->frag_held);
 	iw_json_uint(j, "reassembled", s->reassembled);
@@ -1017,6 +1276,8 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	iw_json_free(&s->json);
 	iw_defrag_free(s->defrag);
 	iw_ndpi_free(s->ndpi);
+	iw_dnscache_free(s->dns);
+	iw_region_db_free(s->regions);
 	free(s->devnets);
 	free(s);
 }

@@ -84,6 +84,7 @@ static void write_text(const char *path, const char *text)
 	U(limits.fragment_bytes)                                                                             \
 	U(limits.max_message)                                                                                \
 	U(limits.max_items)                                                                                  \
+	U(limits.dns_cache)                                                                                  \
 	U(limits.flow_timeout.tcp)                                                                           \
 	U(limits.flow_timeout.tcp_closed)                                                                    \
 	U(limits.flow_timeout.udp)                                                                           \
@@ -97,6 +98,8 @@ static void write_text(const char *path, const char *text)
 	U(rules.tunnel.max_duration)                                                                         \
 	U(rules.tunnel.renewal_max)                                                                          \
 	U(rules.tunnel.renewal_window)                                                                       \
+	U(rules.tunnel.report_interval)                                                                      \
+	L(rules.tunnel.endpoints, rules.tunnel.n_endpoints)                                                  \
 	L(rules.mqtt.trusted_clients, rules.mqtt.n_trusted_clients)                                          \
 	L(rules.mqtt.publish_namespaces, rules.mqtt.n_publish_namespaces)                                    \
 	L(rules.mqtt.subscribe_namespaces, rules.mqtt.n_subscribe_namespaces)                                \
@@ -180,6 +183,7 @@ static const char *const odd_sets[] = {
     "limits.fragment_bytes=14",
     "limits.max_message=4096",
     "limits.max_items=16",
+    "limits.dns_cache=17",
     "limits.flow_timeout.tcp=2h",
     "limits.flow_timeout.tcp_closed=31",
     "limits.flow_timeout.udp=3m",
@@ -193,6 +197,8 @@ static const char *const odd_sets[] = {
     "rules.tunnel.max_duration=13h",
     "rules.tunnel.renewal_max=4",
     "rules.tunnel.renewal_window=2d",
+    "rules.tunnel.report_interval=10m",
+    "rules.tunnel.endpoints=*.tunnel.example.com,relay-?.example.net",
     "rules.mqtt.trusted_clients=admin-*",
     "rules.mqtt.publish_namespaces=dt/{client_id}/#",
     "rules.mqtt.subscribe_namespaces=cmd/{client_id}/#,cfg/{client_id}/#",
