@@ -34,10 +34,17 @@ void iw_region_db_free(struct iw_region_db *db);
 
 /* Adds the prefixes of one file in AWS ip-ranges.json or Azure Service Tags format (told
  * apart by their members). Entries without a region (AWS "GLOBAL", Azure tags with an
- * empty region) are skipped. Returns 0, or -1 with a one-line reason in err ("not JSON
- * at line 3: ...", "neither AWS ip-ranges nor Azure Service Tags", "prefixes[12]:
- * \"10.0.0.0/33\" is not a prefix"). */
+ * empty region) are skipped. Returns 0, or -1 with a one-line reason in err that the
+ * caller prefixes with the path ("not JSON at line 3, column 7: ...", "neither AWS
+ * ip-ranges nor Azure Service Tags (no prefixes or values)", "prefixes[12].ip_prefix:
+ * \"10.0.0.0/33\" is not an IPv4 prefix"). */
 int iw_region_db_load(struct iw_region_db *db, const char *path, char *err, size_t errlen);
+
+/* The same from len bytes in memory (need not be NUL-terminated): what
+ * iw_region_db_load does after reading the file, and what the fuzz target drives. err
+ * never names the file: the caller prefixes the path. On error the db keeps the
+ * prefixes it had before the call. */
+int iw_region_db_load_buf(struct iw_region_db *db, const char *data, size_t len, char *err, size_t errlen);
 
 /* Longest-prefix match of an address (family 4 or 6, bytes in network order); on a tie
  * the entry loaded first wins. Returns false when no prefix covers it. */

@@ -49,6 +49,8 @@ static void usage(FILE *o)
 	      "      --check-config     validate the configuration, print the effective one, exit\n"
 	      "      --stats            summary on stderr and a stats record at the end of the events\n"
 	      "      --no-ndpi          classify by our own probes and ports only\n"
+	      "      --no-parser NAMES  do not decode these protocols (comma-separated: tls, mqtt,\n"
+	      "                         modbus, coap, ssh, dns); their flows are still tracked\n"
 	      "  -q, --quiet            no progress line\n"
 	      "  -v, --verbose          say what is being read and written\n"
 	      "  -V, --version          print the version\n"
@@ -57,6 +59,32 @@ static void usage(FILE *o)
 	      "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
 	      "See iotwatch(8) and config/iotwatch.yaml.\n",
 	      o);
+}
+
+/* Takes the parsers named in the comma-separated list out of out (a NULL-terminated copy
+ * of iw_parsers; "dns" names both of its descriptors). Returns false with the first name
+ * no parser has in bad. */
+static bool drop_parsers(const struct iw_parser **out, const char *list, char *bad, size_t badlen)
+{
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		size_t k = 0;
+		bool found = false;
+		for (size_t i = 0; out[i]; i++) {
+			if (strlen(out[i]->name) == n && !strncmp(out[i]->name, p, n))
+				found = true;
+			else
+				out[k++] = out[i];
+		}
+		out[k] = NULL;
+		if (!found && n) {
+			snprintf(bad, badlen, "%.*s", (int)n, p);
+			return false;
+		}
+		p += n + (comma != NULL);
+	}
+	return true;
 }
 
 static int die2(const char *msg, const char *arg)
@@ -74,7 +102,7 @@ static double mono(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SET = 256, OPT_CHECK, OPT_STATS, OPT_NO_NDPI };
+	enum { OPT_SET = 256, OPT_CHECK, OPT_STATS, OPT_NO_NDPI, OPT_NO_PARSER };
 	static const struct option longopts[] = {
 	    {"read", required_argument, NULL, 'r'},
 	    {"interface", required_argument, NULL, 'i'},
@@ -86,6 +114,7 @@ int main(int argc, char **argv)
 	    {"check-config", no_argument, NULL, OPT_CHECK},
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"no-ndpi", no_argument, NULL, OPT_NO_NDPI},
+	    {"no-parser", required_argument, NULL, OPT_NO_PARSER},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"version", no_argument, NULL, 'V'},
@@ -96,6 +125,11 @@ int main(int argc, char **argv)
 	unsigned nfiles = 0, nifaces = 0, nsets = 0;
 	const char *config_path = NULL, *filter = NULL;
 	struct iw_sensor_opts so = {0};
+	const struct iw_parser *parsers[64];
+	size_t nparsers = 0;
+	for (; iw_parsers[nparsers] && nparsers + 1 < sizeof(parsers) / sizeof(parsers[0]); nparsers++)
+		parsers[nparsers] = iw_parsers[nparsers];
+	parsers[nparsers] = NULL;
 	bool check = false, quiet = false, verbose = false;
 	int c;
 	opterr = 0;
@@ -137,6 +171,13 @@ int main(int argc, char **argv)
 		case OPT_NO_NDPI:
 			so.no_ndpi = true;
 			break;
+		case OPT_NO_PARSER: {
+			char bad[64];
+			if (!drop_parsers(parsers, optarg, bad, sizeof(bad)))
+				return die2("--no-parser: no parser named", bad);
+			so.parsers = parsers;
+			break;
+		}
 		case 'q':
 			quiet = true;
 			break;

@@ -112,11 +112,14 @@ for _ in 1 2; do
 done
 
 # iotwatch: speed and flows from its own summary, peak RSS from outside.
-# iw FILE PREFIX: runs iotwatch twice on FILE, keeps the faster run in PREFIX_s, _pps, _rss, _flows, _peak, _pkts.
+# iw FILE PREFIX [ARGS...]: runs iotwatch twice on FILE (with ARGS), keeps the faster run in
+# PREFIX_s, _pps, _rss, _flows, _peak, _pkts.
 iw() {
 	best=""
+	f=$1 p=$2
+	shift 2
 	for _ in 1 2; do
-		if ! measure "$tmp/i.out" "$tmp/i.err" "$IOTWATCH" -r "$1" -o /dev/null --stats -q; then
+		if ! measure "$tmp/i.out" "$tmp/i.err" "$IOTWATCH" -r "$f" -o /dev/null --stats -q "$@"; then
 			echo "bench: iotwatch failed on $1:" >&2
 			tail -n 5 "$tmp/i.err" >&2
 			return 1
@@ -125,15 +128,18 @@ iw() {
 		[ -n "$s" ] || s=$wall
 		if faster "$s" "$best"; then
 			best=$s
-			eval "$2_s=\$s $2_rss=\$rss"
-			eval "$2_pps=\$(stat pps \"\$tmp/i.err\") $2_pkts=\$(stat packets \"\$tmp/i.err\")"
-			eval "$2_flows=\$(stat flows \"\$tmp/i.err\") $2_peak=\$(stat flows_peak \"\$tmp/i.err\")"
+			eval "${p}_s=\$s ${p}_rss=\$rss"
+			eval "${p}_pps=\$(stat pps \"\$tmp/i.err\") ${p}_pkts=\$(stat packets \"\$tmp/i.err\")"
+			eval "${p}_flows=\$(stat flows \"\$tmp/i.err\") ${p}_peak=\$(stat flows_peak \"\$tmp/i.err\")"
 		fi
 	done
 }
 i_ok=yes
 iw "$pcap" i || i_ok=no
 iw "$small" z || i_ok=no
+# the cost of one protocol's decoding: the same capture with its parser off
+iw "$pcap" t --no-parser tls || i_ok=no
+iw "$pcap" d --no-parser dns || i_ok=no
 
 # ndpiReader -q prints nothing but runs the full detection; its speed is our packet count over its wall time.
 n_ok=no
@@ -158,10 +164,22 @@ awk -v pkts="$b_pkts" -v bytes="$b_bytes" \
 	-v b_s="$b_s" -v b_pps="$b_pps" -v b_rss="$b_rss" \
 	-v i_ok="$i_ok" -v i_s="${i_s:-0}" -v i_pps="${i_pps:-0}" -v i_pkts="${i_pkts:-0}" -v i_rss="${i_rss:-0}" \
 	-v i_flows="${i_flows:-0}" -v i_peak="${i_peak:-0}" -v z_rss="${z_rss:-0}" \
-	-v n_ok="$n_ok" -v n_s="${n_s:-0}" -v n_rss="${n_rss:-0}" -v small="$SMALL_PACKETS" '
+	-v n_ok="$n_ok" -v n_s="${n_s:-0}" -v n_rss="${n_rss:-0}" -v small="$SMALL_PACKETS" \
+	-v t_s="${t_s:-0}" -v d_s="${d_s:-0}" -v tls_pct="$(kv tls "$pcap.txt" 2>/dev/null)" \
+	-v dns_pct="$(kv dns "$pcap.txt" 2>/dev/null)" '
 function row(tool, p, s, pps, rss) {
 	printf "%-12s %10d %9.3f %12.0f %9.1f %9.3f %9.1f\n", tool, p, s, pps,
 		(pkts > 0 ? pps * bytes / pkts / 1e6 : 0), (b_pps > 0 ? pps / b_pps : 0), rss * 1024 / 1e6
+}
+# cost(NAME, SECONDS_WITHOUT, PACKETS): what decoding one protocol adds to the run
+function cost(name, without, n,    d) {
+	if (without <= 0)
+		return
+	d = i_s - without
+	printf "iotwatch: %s decoding %.3f s of %.3f s (%.1f%%)", name, d, i_s, i_s > 0 ? 100 * d / i_s : 0
+	if (n + 0 > 0)
+		printf ", %.2f us per %s packet", d > 0 ? d * 1e6 / n : 0, name
+	printf "\n"
 }
 function target(ok, what, got) {
 	printf "  %-4s  %-44s %s\n", (ok ? "PASS" : "MISS"), what, got
@@ -186,6 +204,8 @@ BEGIN {
 		printf "iotwatch: %.0f bytes per tracked flow\n", per_flow
 	if (n_ok == "yes")
 		printf "iotwatch: %.2fx ndpiReader packets/s\n", (n_pps > 0 ? i_pps / n_pps : 0)
+	cost("TLS", t_s, pkts * tls_pct / 100)
+	cost("DNS", d_s, pkts * dns_pct / 100)
 	print ""
 	print "targets:"
 	target(b_pps > 0 && i_pps >= 0.2 * b_pps, "iotwatch >= 20% of bareloop packets/s",

@@ -39,6 +39,7 @@ static void on_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 	ev->key = NULL;
 	ev->app_proto = NULL;
 	memset(&ev->device, 0, sizeof(ev->device));
+	ev->endpoint = NULL;
 	iw_record_event(&json, NULL, ev);
 	/* the "mqtt" object only: the common fields are the sensor's */
 	const char *m = strstr(json.buf, "\"mqtt\":{");
