@@ -366,6 +366,11 @@ check "bad duration names the key" $? "$(errline)"
 usage_error "--set with a bad duration (rules.cert.flood_window=9x)" "iotwatch: " \
 	"$IW" --set rules.cert.flood_window=9x --check-config
 usage_error "bad BPF filter" "iotwatch: " "$IW" -f "tcp port" -r "$SYN_A" -o /dev/null
+usage_error "--no-parser with an unknown name" "iotwatch: --no-parser: no parser named: smtp" \
+	"$IW" --no-parser tls,smtp -r "$SYN_A" -o /dev/null
+printf '{"syncToken":"1","prefixes":[{"ip_prefix":"10.0.0.0/33","region":"x","service":"AMAZON"}]}' >"$T/bad-ranges.json"
+usage_error "bad ip-range file" "iotwatch: rules.region.ip_ranges: $T/bad-ranges.json: prefixes[0].ip_prefix" \
+	"$IW" --set rules.region.ip_ranges="$T/bad-ranges.json" -r "$SYN_A" -o /dev/null
 
 # ---- runtime failures: exit 1, the path in the message ----
 run "$IW" -r "$T/no-such-file.pcap" -o /dev/null -q
