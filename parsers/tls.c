@@ -72,7 +72,8 @@ struct tls_state {
 	uint8_t ch_sid_len;
 };
 
-/* A list of 16-bit values from a hello; the fingerprints use all of it. */
+/* A list of 16-bit values from a hello; the fingerprints use what is kept (the first
+ * IW_TLS_MAX_LIST values: no real hello offers more). */
 struct list {
 	uint16_t v[IW_TLS_MAX_LIST];
 	uint16_t n, dropped;
@@ -86,6 +87,7 @@ struct hello {
 	uint8_t n_pf;
 	char alpns[IW_TLS_MAX_ALPN][ALPN_MAX + 1];
 	uint8_t n_alpns;
+	uint8_t alpn_first, alpn_last; /* raw first and last bytes of the first ALPN value (JA4) */
 	bool has_sni;
 	char sni[SNI_MAX + 1];
 	char alpn_selected[ALPN_MAX + 1];
@@ -382,15 +384,14 @@ static void ja4(const struct hello *h, char out[40])
 	unsigned nc = count_nongrease(&h->ciphers), ne = count_nongrease(&h->exts);
 	char alpn[3] = "00";
 	if (h->n_alpns && h->alpns[0][0]) {
-		const char *a = h->alpns[0];
-		size_t l = strlen(a);
-		if (alnum(a[0]) && alnum(a[l - 1])) {
-			alpn[0] = a[0];
-			alpn[1] = a[l - 1];
+		char f = (char)h->alpn_first, l = (char)h->alpn_last;
+		if (alnum(f) && alnum(l)) {
+			alpn[0] = f;
+			alpn[1] = l;
 		} else { /* first and last hex digits of the value */
 			static const char d[] = "0123456789abcdef";
-			alpn[0] = d[(uint8_t)a[0] >> 4];
-			alpn[1] = d[(uint8_t)a[l - 1] & 15];
+			alpn[0] = d[h->alpn_first >> 4];
+			alpn[1] = d[h->alpn_last & 15];
 		}
 	}
 	char buf[IW_TLS_MAX_LIST * 5 * 2 + 8];
@@ -481,6 +482,12 @@ static bool hello_ext(struct hello *h, uint16_t type, struct iw_cur *e, bool cli
 			const uint8_t *name;
 			if (!iw_cur_bytes(&l, n, &name))
 				return false;
+			if (client && h->n_alpns == 0 && n) {
+				struct iw_cur v = iw_cur_make(name, n);
+				h->alpn_first = iw_cur_u8(&v);
+				iw_cur_skip(&v, n - 2u + (n == 1));
+				h->alpn_last = n == 1 ? h->alpn_first : iw_cur_u8(&v);
+			}
 			if (client && h->n_alpns < IW_TLS_MAX_ALPN)
 				copy_text(h->alpns[h->n_alpns++], ALPN_MAX + 1, name, n);
 			else if (!client && !h->alpn_selected[0])
@@ -622,6 +629,8 @@ static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	uint16_t selected = h->versions.n ? h->versions.v[0] : h->legacy;
 	st->version = selected;
 	st->tls13 = selected == 0x0304; /* a retry request selects it too */
+	if (st->tls13)                  /* a client's early ChangeCipherSpec (0-RTT) meant nothing */
+		st->d[IW_DIR_TOSERVER].ccs = st->d[IW_DIR_TOCLIENT].ccs = false;
 	if (!retry)
 		st->sh_seen = true;
 	if (h->alpn_selected[0])
@@ -837,7 +846,7 @@ static void appdata_record(struct tls_state *st, int dir, uint16_t rlen)
 {
 	st->d[dir].appdata++;
 	if (!st->tls13) {
-		if (st->sh_seen || st->d[dir].ccs)
+		if (st->sh_seen) /* before it: TLS 1.3 early data of a hello not yet answered */
 			st->complete = true;
 		return;
 	}
@@ -949,7 +958,7 @@ static int tls_parse(void *sv, struct iw_parse_ctx *ctx, int dir, const uint8_t 
 	st->last_us = ctx->ts_us;
 	if (type == CT_CCS && !st->tls13) {
 		d->ccs = true; /* TLS 1.3 sends it only for middleboxes: nothing changes */
-		if (st->d[!dir].ccs)
+		if (st->d[!dir].ccs && st->sh_seen)
 			st->complete = true; /* TLS 1.2: both sides switched, so both were content */
 	} else if (type == CT_APPDATA)
 		appdata_record(st, dir, rlen);
