@@ -670,10 +670,14 @@ static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_p
 	}
 }
 
-static const struct iw_parser *parser_by_ndpi(struct iw_sensor *s, const struct iw_ndpi_result *r)
+/* The parser of nDPI's protocol for the flow's transport (DNS has one for UDP and one
+ * for TCP). */
+static const struct iw_parser *parser_by_ndpi(struct iw_sensor *s, const struct iw_flow *f,
+                                              const struct iw_ndpi_result *r)
 {
 	for (unsigned i = 0; i < s->n_parsers; i++)
-		if (s->parser_ndpi[i] > 0 && (s->parser_ndpi[i] == r->master || s->parser_ndpi[i] == r->app))
+		if (s->parser_ndpi[i] > 0 && s->parsers[i]->ipproto == f->key.proto &&
+		    (s->parser_ndpi[i] == r->master || s->parser_ndpi[i] == r->app))
 			return s->parsers[i];
 	return NULL;
 }
@@ -711,7 +715,7 @@ static void classify(struct iw_sensor *s, struct iw_flow *f, const struct iw_pac
 	if (f->ndpi && iw_ndpi_packet(s->ndpi, f->ndpi, pkt->l3, pkt->l3_len, pkt->ts_us, &r)) {
 		s->by_ndpi++;
 		f->ndpi_name = lowered_name(s, r.name);
-		set_parser(s, f, parser_by_ndpi(s, &r));
+		set_parser(s, f, parser_by_ndpi(s, f, &r));
 		tunnel_open(s, f, iw_tunnel_kind_ndpi(f->ndpi_name));
 		return;
 	}
@@ -723,7 +727,7 @@ static void classify(struct iw_sensor *s, struct iw_flow *f, const struct iw_pac
 		iw_ndpi_giveup(s->ndpi, f->ndpi, &r);
 		if (r.master || r.app) {
 			f->ndpi_name = lowered_name(s, r.name);
-			p = parser_by_ndpi(s, &r);
+			p = parser_by_ndpi(s, f, &r);
 		}
 	}
 	if (!p)
@@ -748,7 +752,7 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 			iw_ndpi_giveup(s->ndpi, f->ndpi, &r);
 			if (r.master || r.app) {
 				f->ndpi_name = lowered_name(s, r.name);
-				p = parser_by_ndpi(s, &r);
+				p = parser_by_ndpi(s, f, &r);
 			}
 		}
 		if (!p)

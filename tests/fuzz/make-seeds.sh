@@ -8,7 +8,7 @@
 #   fuzz_packet   a link-type byte, then frames as | flags 1 | length 2 | bytes |: single
 #                 frames, the first frames of each capture, every IP fragment of a
 #                 capture in order, and each IP packet re-wrapped in every link type
-#   fuzz_mqtt, fuzz_modbus, fuzz_coap, fuzz_tls, fuzz_dns
+#   fuzz_mqtt, fuzz_modbus, fuzz_coap, fuzz_tls, fuzz_dns, fuzz_dns_tcp, fuzz_ssh
 #                 TCP/UDP payloads to or from the protocol's ports (plus the ports the
 #                 capture's MANIFEST.tsv row decodes as that protocol), one packet each,
 #                 and for TCP the first bytes of each direction's stream
@@ -47,8 +47,11 @@ PORTS = {  # target: (IP protocol, default server ports)
     "coap": (17, {5683, 5684}),
     "tls": (6, {443, 8443, 8883, 4433, 5671}),
     "dns": (17, {53, 5353, 5355}),
+    "dns_tcp": (6, {53}),
+    "ssh": (6, {22, 2222}),
 }
-DECODE_AS = {"mqtt": "mqtt", "mbtcp": "modbus", "modbus": "modbus", "coap": "coap", "tls": "tls", "dns": "dns"}
+DECODE_AS = {"mqtt": "mqtt", "mbtcp": "modbus", "modbus": "modbus", "coap": "coap", "tls": "tls", "dns": "dns",
+             "ssh": "ssh"}
 
 
 def read_pcap(path):
@@ -182,6 +185,8 @@ def decode_as(paths):
                     if "==" in arg and "," in arg:
                         port, proto = arg.split("==", 1)[1].split(",", 1)
                         target = DECODE_AS.get(proto.strip())
+                        if target == "dns" and arg.startswith("tcp."):
+                            target = "dns_tcp"  # DNS over TCP is its own target
                         if target and port.strip().isdigit():
                             extra.setdefault(os.path.join(root, row[0]), {}).setdefault(target, set()).add(
                                 int(port))
