@@ -20,9 +20,10 @@ enum iw_identity { IW_ID_CLIENT_ID, IW_ID_CERT_CN, IW_ID_ENDPOINT };
 
 /* Limits from the configuration that every parser honours. */
 struct iw_parser_cfg {
-	uint32_t max_message;     /* limits.max_message: largest message buffered per direction */
-	uint32_t max_items;       /* limits.max_items: topics per SUBSCRIBE, options per message */
-	uint32_t payload_preview; /* sensor.payload_preview: payload bytes shown, 0 = none */
+	uint32_t max_message;             /* limits.max_message: largest message buffered per direction */
+	uint32_t max_items;               /* limits.max_items: topics per SUBSCRIBE, options per message */
+	uint32_t payload_preview;         /* sensor.payload_preview: payload bytes shown, 0 = none */
+	struct iw_x509_cache *x509_cache; /* decoded certificates shared by flows; may be NULL */
 };
 
 /* What a parser sees of the flow and how it reports. Owned by the sensor. */

@@ -56,6 +56,7 @@ struct tls_dir {
 
 struct tls_state {
 	struct tls_dir d[2];
+	struct iw_x509_cache *x509_cache; /* the sensor's, or NULL */
 	uint32_t max_hs;
 	uint16_t version; /* offered (ClientHello) then selected (ServerHello) */
 	bool ch_seen, sh_seen, tls13, complete;
@@ -290,11 +291,17 @@ static void sb_put(struct sbuf *s, const char *t)
 	s->b[s->len] = '\0';
 }
 
+/* Decimal by hand: a ClientHello's JA3 string has a hundred numbers. */
 static void sb_uint(struct sbuf *s, unsigned v)
 {
 	char t[12];
-	snprintf(t, sizeof(t), "%u", v);
-	sb_put(s, t);
+	char *o = t + sizeof(t) - 1;
+	*o = '\0';
+	do {
+		*--o = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_put(s, o);
 }
 
 /* Decimal values without GREASE, dash-joined (JA3). */
@@ -330,10 +337,15 @@ static unsigned sb_hex_list(struct sbuf *s, const uint16_t *v, unsigned n, bool 
 	}
 	if (sorted)
 		qsort(tmp, k, sizeof(tmp[0]), cmp_u16);
+	static const char digits[] = "0123456789abcdef";
 	for (unsigned i = 0; i < k; i++) {
-		char t[8];
-		snprintf(t, sizeof(t), "%s%04x", i ? "," : "", tmp[i]);
-		sb_put(s, t);
+		char t[6] = {',',
+		             digits[tmp[i] >> 12],
+		             digits[(tmp[i] >> 8) & 15],
+		             digits[(tmp[i] >> 4) & 15],
+		             digits[tmp[i] & 15],
+		             '\0'};
+		sb_put(s, i ? t : t + 1);
 	}
 	return k;
 }
@@ -698,7 +710,7 @@ static void certificate(struct tls_state *st, struct iw_parse_ctx *ctx, int dir,
 		const uint8_t *der;
 		if (!iw_cur_bytes(&l, len, &der))
 			break;
-		ok[i] = iw_x509_parse(der, len, &certs[i]) == 0;
+		ok[i] = iw_x509_parse_cached(st->x509_cache, der, len, &certs[i]) == 0;
 		if (!ok[i])
 			ctx->anomaly(ctx, "tls.bad_certificate");
 	}
@@ -896,6 +908,7 @@ static void *tls_new(const struct iw_parser_cfg *cfg)
 {
 	struct tls_state *st = iw_calloc(1, sizeof(*st));
 	st->max_hs = cfg->max_message && cfg->max_message < HS_MAX ? cfg->max_message : HS_MAX;
+	st->x509_cache = cfg->x509_cache;
 	return st;
 }
 

@@ -2,7 +2,12 @@
  * DER with OpenSSL's libcrypto (no ASN.1 of our own).
  *
  * A struct iw_x509 is self-contained: every string points into its own text[] area, so
- * it can be copied, kept in an array or freed as one block. */
+ * it can be kept in an array or freed as one block; iw_x509_copy() copies one (a plain
+ * struct copy would still point into the original's text).
+ *
+ * libcrypto takes 100-200 us to decode one certificate, and a fleet shows the same few
+ * server certificates (and each device its own) again and again: the cache keeps
+ * decoded certificates by their DER bytes so a repeated one costs a hash and a copy. */
 #ifndef IW_X509_H
 #define IW_X509_H
 
@@ -47,6 +52,24 @@ struct iw_x509 {
  * for len > 0 so that even a broken certificate can be recognised again). Never reads
  * past der + len; text is printable UTF-8 (control bytes become '?'). */
 int iw_x509_parse(const uint8_t *der, size_t len, struct iw_x509 *x);
+
+/* Copies src into dst, its strings pointing into dst's text. */
+void iw_x509_copy(struct iw_x509 *dst, const struct iw_x509 *src);
+
+/* A direct-mapped cache of decoded certificates (slots rounded up to a power of two).
+ * Not thread-safe: one per sensor. Aborts on allocation failure. */
+struct iw_x509_cache;
+struct iw_x509_cache *iw_x509_cache_new(uint32_t slots);
+void iw_x509_cache_free(struct iw_x509_cache *c);
+
+/* iw_x509_parse through the cache: a certificate with the same DER bytes as one decoded
+ * before is copied out of the cache; otherwise it is decoded and kept (replacing what
+ * held its slot). c NULL: plain iw_x509_parse. */
+int iw_x509_parse_cached(struct iw_x509_cache *c, const uint8_t *der, size_t len, struct iw_x509 *x);
+
+/* Lookups that found the certificate, and that did not. */
+uint64_t iw_x509_cache_hits(const struct iw_x509_cache *c);
+uint64_t iw_x509_cache_misses(const struct iw_x509_cache *c);
 
 /* "dns", "ip", "uri", "email". */
 const char *iw_san_type_name(enum iw_san_type t);

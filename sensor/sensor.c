@@ -26,6 +26,7 @@
 #define DEFAULT_MAX_MESSAGE 65536
 #define MAX_EXPORTERS       8
 #define MAX_CAPTURES        16
+#define X509_CACHE_SLOTS    256 /* decoded certificates kept (about 1 MB when full) */
 
 /* The server side of a flow as far as it is known (struct iw_endpoint's storage). */
 struct iw_flow_ep {
@@ -394,8 +395,8 @@ static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_even
 		break;
 	case IW_EV_DNS: {
 		const struct iw_ev_dns *d = &ev->u.dns;
-		if (d->type != IW_DNS_ANSWER || !d->rrname)
-			break;
+		if (d->type != IW_DNS_ANSWER || !d->rrname || events_unread(s))
+			break; /* the cache only names endpoints in events */
 		bool srv = device_is_server(s, f);
 		const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src;
 		for (unsigned i = 0; i < d->n_answers && d->answers; i++) {
@@ -633,6 +634,10 @@ static void udp_replay(struct iw_sensor *s, struct iw_flow *f)
 static void set_parser(struct iw_sensor *s, struct iw_flow *f, const struct iw_parser *p)
 {
 	f->classified = true;
+	/* name the endpoint now, near the DNS answer that named it: a long flow outlives
+	 * the answer's TTL before its first event */
+	if (!f->ep_done && !events_unread(s))
+		ep_resolve(s, f);
 	if (f->ndpi) {
 		iw_ndpi_flow_free(f->ndpi);
 		f->ndpi = NULL;
@@ -988,6 +993,7 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	        (uint32_t)(cfg->limits.max_message ? cfg->limits.max_message : DEFAULT_MAX_MESSAGE),
 	    .max_items = (uint32_t)cfg->limits.max_items,
 	    .payload_preview = (uint32_t)cfg->sensor.payload_preview,
+	    .x509_cache = iw_x509_cache_new(X509_CACHE_SLOTS),
 	};
 	*code = 2;
 	s->devnets = iw_calloc(cfg->sensor.n_device_networks + 1, sizeof(*s->devnets));
@@ -1070,6 +1076,7 @@ fail:
 	iw_ndpi_free(s->ndpi);
 	iw_dnscache_free(s->dns);
 	iw_region_db_free(s->regions);
+	iw_x509_cache_free(s->pcfg.x509_cache);
 	free(s->devnets);
 	free(s);
 	return NULL;
@@ -1177,6 +1184,10 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 	iw_json_uint(j, "evicted", s->dns ? iw_dnscache_evicted(s->dns) : 0);
 	iw_json_obj_end(j);
 	iw_json_uint(j, "region_prefixes", s->regions ? iw_region_db_size(s->regions) : 0);
+	iw_json_obj_begin(j, "x509_cache");
+	iw_json_uint(j, "hits", iw_x509_cache_hits(s->pcfg.x509_cache));
+	iw_json_uint(j, "misses", iw_x509_cache_misses(s->pcfg.x509_cache));
+	iw_json_obj_end(j);
 	iw_json_obj_begin(j, "fragments");
 	iw_json_uint(j, "held", s->frag_held);
 	iw_json_uint(j, "reassembled", s->reassembled);
@@ -1282,6 +1293,7 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	iw_ndpi_free(s->ndpi);
 	iw_dnscache_free(s->dns);
 	iw_region_db_free(s->regions);
+	iw_x509_cache_free(s->pcfg.x509_cache);
 	free(s->devnets);
 	free(s);
 }

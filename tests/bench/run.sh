@@ -176,9 +176,9 @@ function cost(name, without, n,    d) {
 	if (without <= 0)
 		return
 	d = i_s - without
-	printf "iotwatch: %s decoding %.3f s of %.3f s (%.1f%%)", name, d, i_s, i_s > 0 ? 100 * d / i_s : 0
+	printf "iotwatch: %s decoding %.3f s of %.3f s (%.1f%%)", name, d, i_s, (i_s > 0 ? 100 * d / i_s : 0)
 	if (n + 0 > 0)
-		printf ", %.2f us per %s packet", d > 0 ? d * 1e6 / n : 0, name
+		printf ", %.2f us per %s packet", (d > 0 ? d * 1e6 / n : 0), name
 	printf "\n"
 }
 function target(ok, what, got) {
