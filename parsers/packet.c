@@ -3,6 +3,8 @@
  * extension headers, fragments of both; TCP (RFC 9293) and UDP (RFC 768).
  *
  *   Ethernet  | dst 6 | src 6 | [0x8100|0x88a8 TCI 2]* | type 2 | IP ...
+ *   PPPoE     | ... type 0x8864 | ver/type 1 (0x11) | code 1 (0) | session 2 | length 2 |
+ *             | PPP protocol 2 (0x0021 IPv4, 0x0057 IPv6) | IP ...     (RFC 2516 §5)
  *   SLL v1    | pkttype 2 | hatype 2 | halen 2 | addr 8 | proto 2 | IP ...
  *   SLL v2    | proto 2 | rsvd 2 | ifindex 4 | hatype 2 | pkttype 1 | halen 1 | addr 8 | IP ...
  *   NULL/LOOP | family 4 (host order / network order) | IP ...
@@ -21,6 +23,9 @@
 #define ETH_P_8021Q    0x8100
 #define ETH_P_8021AD   0x88a8
 #define ETH_P_QINQ_OLD 0x9100
+#define ETH_P_PPPOE    0x8864 /* PPPoE session stage */
+#define PPP_IPV4       0x0021
+#define PPP_IPV6       0x0057
 #define MAX_VLAN_TAGS  4
 #define MAX_IP6_EXT    8
 
@@ -393,6 +398,16 @@ static int decode_ethernet(struct iw_defrag *d, struct iw_cur c, struct iw_packe
 	}
 	pkt->key.vlan = pkt->nvlan ? pkt->vlan[0] : 0;
 	pkt->key.vlan_inner = pkt->nvlan > 1 ? pkt->vlan[1] : 0;
+	if (type == ETH_P_PPPOE) { /* DSL and some carrier uplinks: IP inside a PPP session */
+		uint8_t vt = iw_cur_u8(&c), code = iw_cur_u8(&c);
+		iw_cur_skip(&c, 4); /* session id, payload length */
+		uint16_t proto = iw_cur_be16(&c);
+		if (c.err)
+			return fail(why, IW_MAL_L2_TRUNC);
+		if (vt != 0x11 || code != 0)
+			return fail(why, IW_MAL_ETHERTYPE);
+		type = proto == PPP_IPV4 ? ETH_P_IPV4 : proto == PPP_IPV6 ? ETH_P_IPV6 : 0;
+	}
 	return decode_ethertype(d, type, c, pkt, why);
 }
 

@@ -71,10 +71,6 @@ TYPES = {1: "A", 5: "CNAME", 28: "AAAA"}
 
 # Files where our counts are not tshark's, why, and the counts we must produce instead.
 EXCEPTIONS = {
-    "ndpi/dns.pcap": (
-        "frames 4 and 5 (e7.whatsapp.net) are in PPPoE session frames behind two VLAN tags; the "
-        "packet decoder does not read PPPoE and counts them as malformed not_ip",
-        {"queries": 1, "responses": 2}),
     "ndpi/malformed_dns.pcap": (
         "each response's second question is a label of 34 then one of 63 running past 255 bytes; "
         "tshark shows <Name too long>, we refuse the message (dns.bad_name)",

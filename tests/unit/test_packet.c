@@ -227,6 +227,19 @@ static const uint8_t eth_qinq_ip4[] = {
     0x08, 0x00,                         /* EtherType IPv4 */
 };
 
+/* Ethernet, one VLAN tag, PPPoE session stage (RFC 2516), PPP IPv4. */
+static const uint8_t eth_vlan_pppoe_ip4[] = {
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, /* destination MAC */
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, /* source MAC */
+    0x81, 0x00,                         /* TPID 802.1Q */
+    0x00, 0x07,                         /* TCI: VLAN 7 */
+    0x88, 0x64,                         /* EtherType PPPoE session */
+    0x11, 0x00,                         /* version 1, type 1; code 0 (session data) */
+    0x12, 0x34,                         /* session id */
+    0x00, 0x00,                         /* length (not checked: the IP header bounds the packet) */
+    0x00, 0x21,                         /* PPP protocol: IPv4 */
+};
+
 /* Linux cooked capture v1 (DLT_LINUX_SLL), to IPv4. */
 static const uint8_t sll1_ip4[] = {
     0x00, 0x00,                                     /* packet type: to us */
@@ -436,6 +449,31 @@ static void test_ethernet_qinq(void **state)
 	assert_int_equal(pkt.vlan[1], 100); /* inner, priority bits masked off */
 	assert_int_equal(pkt.key.vlan, 200);
 	assert_ptr_equal(pkt.l3, f.b + 22);
+}
+
+/* IP inside a PPPoE session behind a VLAN tag; PPP control protocols, another PPPoE
+ * version and a cut header are not IP. */
+static void test_ethernet_pppoe(void **state)
+{
+	(void)state;
+	struct frame f = CAT(eth_vlan_pppoe_ip4, ip4_tcp);
+	struct iw_packet pkt;
+	expect_ok(IW_DLT_EN10MB, f.b, f.len, &pkt);
+	assert_ip4_tcp_pingreq(&pkt);
+	assert_int_equal(pkt.key.vlan, 7);
+	assert_ptr_equal(pkt.l3, f.b + sizeof(eth_vlan_pppoe_ip4));
+
+	struct frame lcp = f;
+	put_be16(lcp.b + 24, 0xc021); /* PPP LCP */
+	expect_drop(IW_DLT_EN10MB, lcp.b, lcp.len, IW_MAL_ETHERTYPE);
+	struct frame v2 = f;
+	v2.b[18] = 0x21; /* version 2 */
+	expect_drop(IW_DLT_EN10MB, v2.b, v2.len, IW_MAL_ETHERTYPE);
+	struct frame disc = f;
+	disc.b[19] = 0x09; /* PADI: discovery, not session data */
+	expect_drop(IW_DLT_EN10MB, disc.b, disc.len, IW_MAL_ETHERTYPE);
+	for (size_t len = 18; len < sizeof(eth_vlan_pppoe_ip4); len++)
+		expect_drop(IW_DLT_EN10MB, f.b, len, IW_MAL_L2_TRUNC);
 }
 
 static void test_ethernet_vlan_depth(void **state)
@@ -1615,6 +1653,7 @@ int main(void)
 	    cmocka_unit_test(test_ethernet_ipv4_tcp),
 	    cmocka_unit_test(test_ethernet_8021q),
 	    cmocka_unit_test(test_ethernet_qinq),
+	    cmocka_unit_test(test_ethernet_pppoe),
 	    cmocka_unit_test(test_ethernet_vlan_depth),
 	    cmocka_unit_test(test_linux_sll_v1),
 	    cmocka_unit_test(test_linux_sll_v2),
