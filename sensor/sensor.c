@@ -306,8 +306,10 @@ static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_
 	    .bytes_toclient = f->bytes[1],
 	    .reason = reason,
 	};
-	if (type == IW_TUNNEL_CLOSE && f->last_us > f->first_us)
-		ev.u.tunnel.duration_us = f->last_us - f->first_us;
+	if (type == IW_TUNNEL_CLOSE) { /* the session ended at its last packet, not when the table let go */
+		ev.ts_us = f->last_us;
+		ev.u.tunnel.duration_us = f->last_us > f->first_us ? f->last_us - f->first_us : 0;
+	}
 	dispatch(s, &ev);
 }
 

@@ -162,5 +162,39 @@ else
 	failed=$((failed + 1))
 fi
 
+# ---- RDP and VNC tunnels: nDPI on real clients and servers ----
+RA=pcaps/remote-access.pcap
+if [ -s "$RA" ]; then
+	# tshark maps RDP to 3389 and VNC to 5900 only; the capture (pcaps/make-remote.sh) also has
+	# RDP on 13389 and VNC on 15900. Every call has the decode-as: without it tshark 4.0's VNC
+	# heuristic gives the 15900 stream a second tcp.stream number after the server's banner.
+	rda=(-d 'tcp.port==13389,tpkt' -d 'tcp.port==15900,vnc')
+	# RDP: the client's X.224 Connection Request decoded as RDP; VNC: both RFB versions decoded
+	ts "$RA" "${rda[@]}" -Y 'tpkt && cotp.type == 0x0e && rdp' -T fields -e tcp.stream -e tcp.srcport -e tcp.dstport |
+		awk -F'\t' -v OFS='\t' '{ print $1, $2, $3, "rdp" }' >"$T/ra_streams"
+	ts "$RA" "${rda[@]}" -Y 'vnc.server_proto_ver || vnc.client_proto_ver' -T fields -e tcp.stream \
+		-e vnc.client_proto_ver -e tcp.srcport -e tcp.dstport |
+		awk -F'\t' -v OFS='\t' '$2 != "" { c[$1] = $3 "\t" $4; next } { srv[$1] = 1 }
+			END { for (s in c) if (s in srv) print s, c[s], "vnc" }' >>"$T/ra_streams"
+	ts "$RA" "${rda[@]}" -T fields -e tcp.stream -e frame.time_epoch -e frame.len >"$T/ra_frames"
+	events "$RA" >"$T/ra.json"
+	check "remote-access: tunnel opens (dest_port, kind) equal tshark's RDP and VNC streams (server port)" \
+		"$(cut -f3,4 "$T/ra_streams" | sort)" \
+		"$(jq -r 'select(.event_type=="tunnel" and .tunnel.type=="open") | "\(.dest_port)\t\(.tunnel.kind)"' "$T/ra.json" | sort)"
+	check "remote-access: as many closes as opens" \
+		"$(jq -r 'select(.event_type=="tunnel" and .tunnel.type=="open") | .flow_id' "$T/ra.json" | sort -n)" \
+		"$(jq -r 'select(.event_type=="tunnel" and .tunnel.type=="close") | .flow_id' "$T/ra.json" | sort -n)"
+	# each close (by its client port): duration_s is int(last - first) of the stream, bytes its frames'
+	want=$(while IFS=$'\t' read -r s cport _ kind; do
+		awk -F'\t' -v s="$s" -v p="$cport" -v k="$kind" '$1 == s { if (!n++) a = $2; b = $2; by += $3 }
+			END { printf "%s\t%s\t%d\t%d\n", p, k, int(b - a), by }' "$T/ra_frames"
+	done <"$T/ra_streams" | sort)
+	got=$(jq -r 'select(.event_type=="tunnel" and .tunnel.type=="close") |
+		"\(.src_port)\t\(.tunnel.kind)\t\(.tunnel.duration_s)\t\(.tunnel.bytes_toserver + .tunnel.bytes_toclient)"' "$T/ra.json" | sort)
+	check "remote-access: close duration_s and bytes equal the stream's" "$want" "$got"
+	check "remote-access: the capture has RDP and VNC off their usual ports (13389, 15900)" "13389 15900" \
+		"$(cut -f3 "$T/ra_streams" | grep -xE '13389|15900' | sort -n | xargs)"
+fi
+
 echo "test_tunnels: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]
