@@ -304,19 +304,22 @@ struct dns_dir {
 
 struct dns_state {
 	uint32_t max_message; /* limits.max_message: larger TCP messages are skipped */
-	size_t used;          /* of arena, for the message being decoded */
 	struct dns_dir d[2];
+};
+
+/* What one message's event points at: on the stack of the call that decodes it, so a
+ * flow holds only its framing state between messages (DNS flows are many). Needs no
+ * clearing: each message writes before it reads. */
+struct scratch {
+	size_t used; /* of arena */
 	struct iw_dns_rr rr[IW_DNS_MAX_ANSWERS];
 	char arena[ARENA];
 };
 
-/* The arena and answer array need no clearing: each message writes before it reads. */
 static void *dns_state_new(const struct iw_parser_cfg *cfg)
 {
-	struct dns_state *s = iw_malloc(sizeof(*s));
+	struct dns_state *s = iw_calloc(1, sizeof(*s));
 	s->max_message = cfg->max_message;
-	s->used = 0;
-	memset(s->d, 0, sizeof(s->d));
 	return s;
 }
 
@@ -508,8 +511,21 @@ static const char *read_rdata(const struct msg *m, uint16_t type, struct iw_cur 
 			char buf[INET6_ADDRSTRLEN];
 			memcpy(rr->addr, a, n);
 			rr->family = type == T_A ? 4 : 6;
-			if (inet_ntop(type == T_A ? AF_INET : AF_INET6, rr->addr, buf, sizeof(buf)) == NULL)
+			if (type == T_A) { /* by hand: glibc formats IPv4 with sprintf */
+				struct iw_cur v = iw_cur_make(a, 4);
+				char *o = buf;
+				for (int i = 0; i < 4; i++) {
+					unsigned b = iw_cur_u8(&v);
+					if (b >= 100)
+						*o++ = (char)('0' + b / 100);
+					if (b >= 10)
+						*o++ = (char)('0' + b / 10 % 10);
+					*o++ = (char)('0' + b % 10);
+					*o++ = i < 3 ? '.' : '\0';
+				}
+			} else if (inet_ntop(AF_INET6, rr->addr, buf, sizeof(buf)) == NULL) {
 				return "dns.bad_rdata";
+			}
 			sb_puts(out, buf);
 		}
 		return NULL;
@@ -562,7 +578,7 @@ static const char *read_rdata(const struct msg *m, uint16_t type, struct iw_cur 
 /* Copies the text of sb into the arena, or finds it among the strings already there that
  * it most likely repeats (a CNAME chain names each target twice). NULL when it does not
  * fit. */
-static const char *intern(struct dns_state *s, struct sbuf *sb, const char *const *recent, unsigned n_recent)
+static const char *intern(struct scratch *s, struct sbuf *sb, const char *const *recent, unsigned n_recent)
 {
 	for (unsigned i = 0; i < n_recent; i++)
 		if (recent[i] != NULL && strlen(recent[i]) == sb->len &&
@@ -583,7 +599,7 @@ static const char *intern(struct dns_state *s, struct sbuf *sb, const char *cons
  * by the caller). Returns NULL when it is well formed, else the anomaly; *show says
  * whether the event is worth emitting all the same (everything up to the answers held
  * together). */
-static const char *decode(struct dns_state *s, const uint8_t *b, size_t n, struct iw_event *ev, bool *show)
+static const char *decode(struct scratch *s, const uint8_t *b, size_t n, struct iw_event *ev, bool *show)
 {
 	struct msg m = {b, n};
 	struct iw_cur c = iw_cur_make(b, n);
@@ -685,12 +701,13 @@ static void ev_init(struct iw_event *ev, bool tcp)
 /* Decodes one message and emits its event. Returns IW_OK, or IW_ERR after the anomaly
  * for a malformed message (which is still emitted when everything up to its answers
  * held together). */
-static int dns_message(struct dns_state *s, struct iw_parse_ctx *ctx, const uint8_t *b, size_t n, bool tcp)
+static int dns_message(struct iw_parse_ctx *ctx, const uint8_t *b, size_t n, bool tcp)
 {
 	struct iw_event ev;
+	struct scratch sc;
 	ev_init(&ev, tcp);
 	bool show;
-	const char *bad = decode(s, b, n, &ev, &show);
+	const char *bad = decode(&sc, b, n, &ev, &show);
 	if (show)
 		ctx->emit(ctx, &ev);
 	if (bad != NULL) {
@@ -701,12 +718,13 @@ static int dns_message(struct dns_state *s, struct iw_parse_ctx *ctx, const uint
 }
 
 /* Whether a message decodes without fault (nothing emitted, nothing counted). */
-static bool clean(struct dns_state *s, const uint8_t *b, size_t n)
+static bool clean(const uint8_t *b, size_t n)
 {
 	struct iw_event ev;
+	struct scratch sc;
 	ev_init(&ev, true);
 	bool show;
-	return decode(s, b, n, &ev, &show) == NULL;
+	return decode(&sc, b, n, &ev, &show) == NULL;
 }
 
 /* ---- the descriptors' callbacks ---- */
@@ -750,7 +768,7 @@ static int resync(struct dns_state *s, struct iw_parse_ctx *ctx, int dir, const 
 			}
 			continue;
 		}
-		if (trials < RESYNC_TRIALS && clean(s, body, mlen))
+		if (trials < RESYNC_TRIALS && clean(body, mlen))
 			pick = off;
 		trials++;
 	}
@@ -806,14 +824,14 @@ static int dns_tcp_parse(void *st, struct iw_parse_ctx *ctx, int dir, const uint
 		return IW_NEED_MORE;
 	if (d->trial) {
 		d->trial = false;
-		if (!clean(s, body, mlen)) {
+		if (!clean(body, mlen)) {
 			/* the place resync took was no message: look again from the next byte */
 			ctx->anomaly(ctx, "dns.resync_skipped");
 			d->resync = true;
 			return 1;
 		}
 	}
-	dns_message(s, ctx, body, mlen, true);
+	dns_message(ctx, body, mlen, true);
 	return clamp(total);
 }
 
@@ -835,16 +853,13 @@ static void dns_tcp_gap(void *st, struct iw_parse_ctx *ctx, int dir, uint32_t le
 	d->trial = false;
 }
 
-/* One datagram. Returns IW_OK, or IW_ERR for a malformed message (after its anomaly).
- * A TCP flow given to this descriptor (the sensor picks parsers by nDPI's name, which
- * does not say the transport) is framed as TCP. */
+/* One datagram: no per-flow state (the sensor gives a TCP flow the TCP descriptor).
+ * Returns IW_OK, or IW_ERR for a malformed message (after its anomaly). */
 static int dns_parse(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data, size_t len)
 {
-	if (ctx->key != NULL && ctx->key->proto == IPPROTO_TCP)
-		return dns_tcp_parse(st, ctx, dir, data, len);
-	if (st == NULL)
-		return IW_ERR;
-	return dns_message(st, ctx, data, len, false);
+	(void)st;
+	(void)dir;
+	return dns_message(ctx, data, len, false);
 }
 
 const struct iw_parser iw_parser_dns = {
@@ -854,9 +869,6 @@ const struct iw_parser iw_parser_dns = {
     .ndpi_name = "DNS",
     .probe = dns_probe,
     .parse = dns_parse,
-    .state_new = dns_state_new,
-    .state_free = dns_state_free,
-    .gap = dns_tcp_gap, /* only for a TCP flow that came here (see dns_parse) */
 };
 
 const struct iw_parser iw_parser_dns_tcp = {
