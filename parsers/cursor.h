@@ -13,6 +13,7 @@
 #define IW_OK        0
 #define IW_ERR       (-1)
 #define IW_NEED_MORE (-2)
+#define IW_DONE      (-3) /* a TCP parser has nothing more to read in this direction */
 
 struct iw_cur {
 	const uint8_t *p, *end;

@@ -55,7 +55,9 @@ struct iw_parser {
 	void *(*state_new)(const struct iw_parser_cfg *cfg);
 	void (*state_free)(void *st);
 	/* TCP: bytes of one direction in order; returns bytes consumed (> 0), IW_NEED_MORE
-	 * (call again with more bytes appended) or IW_ERR (stop parsing this direction).
+	 * (call again with more bytes appended), IW_ERR (stop parsing this direction) or
+	 * IW_DONE (the same, but not an error: what follows is encrypted, say); when both
+	 * directions are stopped the sensor stops reassembling the flow.
 	 * UDP: one datagram; a return < 0 counts the datagram as malformed. */
 	int (*parse)(void *st, struct iw_parse_ctx *ctx, int dir, const uint8_t *data, size_t len);
 	/* TCP only, optional: len bytes of this direction were never seen. */

@@ -400,7 +400,7 @@ static int ssh_parse(void *p, struct iw_parse_ctx *ctx, int dir, const uint8_t *
 	case P_PACKETS:
 		return packet(st, ctx, dir, data, len);
 	default:
-		return clamp(len); /* encrypted: nothing to read */
+		return IW_DONE; /* encrypted: nothing to read, the sensor stops reassembling */
 	}
 }
 

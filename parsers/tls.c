@@ -929,7 +929,9 @@ static int tls_parse(void *sv, struct iw_parse_ctx *ctx, int dir, const uint8_t 
 {
 	struct tls_state *st = sv;
 	struct tls_dir *d = &st->d[dir];
-	if (d->lost || st->complete)
+	if (st->complete)
+		return IW_DONE; /* application data: the sensor stops reassembling the flow */
+	if (d->lost)
 		return consumed(len);
 	if (d->skip) {
 		uint32_t n = d->skip < len ? d->skip : (uint32_t)len;

@@ -370,6 +370,13 @@ static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_even
 	switch (ev->kind) {
 	case IW_EV_TLS:
 		if (ev->u.tls.type == IW_TLS_CLIENT_HELLO && ev->u.tls.sni) {
+			const struct iw_rules_cfg *rc = &s->cfg->rules;
+			const char *kind =
+			    iw_tunnel_kind_sni(ev->u.tls.sni, rc->tunnel.endpoints, rc->tunnel.n_endpoints);
+			if (events_unread(s)) { /* nobody sees the endpoint: the tunnel is only counted */
+				tunnel_open(s, f, kind);
+				break;
+			}
 			struct iw_flow_ep *ep = flow_ep(f);
 			snprintf(ep->name, sizeof(ep->name), "%s", ev->u.tls.sni);
 			ep->pub.name = ep->name;
@@ -385,10 +392,7 @@ static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_even
 				f->ep_done = true;
 			}
 			ep_region(s, f, ep);
-			const struct iw_rules_cfg *rc = &s->cfg->rules;
-			tunnel_open(
-			    s, f,
-			    iw_tunnel_kind_sni(ev->u.tls.sni, rc->tunnel.endpoints, rc->tunnel.n_endpoints));
+			tunnel_open(s, f, kind);
 		}
 		break;
 	case IW_EV_SSH:
@@ -501,7 +505,7 @@ static uint32_t run_parser(struct feed *fd, const uint8_t *data, uint32_t len)
 			break;
 		if (rc <= 0 || (uint32_t)rc > len - off) {
 			d->parse_off = true;
-			if (rc != IW_ERR)
+			if (rc != IW_ERR && rc != IW_DONE)
 				ctx_anomaly(&fd->ctx, "parser_no_progress");
 			break;
 		}
@@ -824,6 +828,14 @@ static void tcp_packet(struct iw_sensor *s, struct iw_flow *f, const struct iw_p
 	}
 	if (!wants_bytes(f) || f->closed)
 		goto flags;
+	if (f->dir[0].parse_off && f->dir[1].parse_off) {
+		/* the parser is done both ways: no more reassembly for this flow */
+		for (int i = 0; i < 2; i++) {
+			iw_stream_free(&f->dir[i].stream);
+			buf_drop(&f->dir[i]);
+		}
+		goto flags;
+	}
 	struct feed fd;
 	feed_init(&fd, s, f, dir);
 	struct iw_flow_dir *d = &f->dir[dir];

@@ -177,6 +177,13 @@ EXCEPT = {
     # ends where its BER decoder threw, after 7 bytes, so its sha256 is of those 7 bytes.
     # Ours must be the sha256 of all 9 bytes (checked by hand from the frame), with no
     # CN or notAfter since the certificate does not decode.
+    # RDP (xrdp) upgrades its stream to TLS after the X.224 negotiation; tshark follows
+    # into it. To us the flow is RDP (nDPI), a remote-access tunnel, and the TLS inside an
+    # RDP stream is not decoded: no hellos, so no JA3/JA3S.
+    "pcaps/remote-access.pcap": {
+        a: ("TLS inside RDP after X.224: the flow is RDP to us, its TLS not decoded", [])
+        for a in ("client_hello", "server_hello", "ja3", "ja3s")
+    },
     "suricata-verify/tls_DER-incomplete-header.pcap": {
         "certificates": ("tshark's certificate field stops where its BER decoder failed (7 of 9 bytes)",
                          [("server", (("", "", "a8b66060986b36dd65e1ea9f3849e4adf8f95af8e02ac555f2bdb1354636e097"),))]),
