@@ -1048,7 +1048,7 @@ static void test_prefixes_guard(void **state)
 			assert_true(pr == IW_OK || pr == IW_ERR);
 		}
 		if (iw_parser_dns.state_free)
-		iw_parser_dns.state_free(st);
+			iw_parser_dns.state_free(st);
 	}
 	/* TCP: every prefix of two framed messages needs more or decodes the first */
 	size_t n = build_two();
