@@ -87,11 +87,11 @@ static void stream_feed(const struct iw_parser *p, void *st, struct iw_parse_ctx
 		free(view);
 		if (rc == IW_NEED_MORE)
 			break;
-		if (rc == IW_ERR) {
+		if (rc == IW_ERR || rc == IW_DONE) { /* the direction is not read any more */
 			d->off = true;
 			break;
 		}
-		check(rc > 0 && (size_t)rc <= n); /* bytes consumed, or one of the two codes */
+		check(rc > 0 && (size_t)rc <= n); /* bytes consumed, or one of the codes */
 		used += (size_t)rc;
 	}
 	memmove(d->b, d->b + used, d->len - used);
