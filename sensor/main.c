@@ -50,7 +50,7 @@ static void usage(FILE *o)
 	      "      --stats            summary on stderr and a stats record at the end of the events\n"
 	      "      --no-ndpi          classify by our own probes and ports only\n"
 	      "      --no-parser NAMES  do not decode these protocols (comma-separated: tls, mqtt,\n"
-	      "                         modbus, coap, ssh, dns); their flows are still tracked\n"
+	      "                         modbus, coap, ssh, dns); their flows are still classified\n"
 	      "  -q, --quiet            no progress line\n"
 	      "  -v, --verbose          say what is being read and written\n"
 	      "  -V, --version          print the version\n"
@@ -61,23 +61,32 @@ static void usage(FILE *o)
 	      o);
 }
 
-/* Takes the parsers named in the comma-separated list out of out (a NULL-terminated copy
- * of iw_parsers; "dns" names both of its descriptors). Returns false with the first name
- * no parser has in bad. */
-static bool drop_parsers(const struct iw_parser **out, const char *list, char *bad, size_t badlen)
+/* Replaces the parsers named in the comma-separated list (in out, a NULL-terminated copy
+ * of iw_parsers; "dns" names both of its descriptors) by copies in strip[] that keep
+ * their probe, ports and nDPI name but decode nothing: the flows are still classified
+ * and named as before, only not parsed. Returns false with the first name no parser
+ * has in bad. */
+static bool strip_parsers(const struct iw_parser **out, struct iw_parser *strip, const char *list, char *bad,
+                          size_t badlen)
 {
 	for (const char *p = list; *p;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		size_t k = 0;
 		bool found = false;
 		for (size_t i = 0; out[i]; i++) {
-			if (strlen(out[i]->name) == n && !strncmp(out[i]->name, p, n))
-				found = true;
-			else
-				out[k++] = out[i];
+			if (strlen(out[i]->name) != n || strncmp(out[i]->name, p, n))
+				continue;
+			found = true;
+			if (out[i] == &strip[i])
+				continue; /* named twice */
+			strip[i] = *out[i];
+			strip[i].parse = NULL;
+			strip[i].state_new = NULL;
+			strip[i].state_free = NULL;
+			strip[i].gap = NULL;
+			strip[i].end = NULL;
+			out[i] = &strip[i];
 		}
-		out[k] = NULL;
 		if (!found && n) {
 			snprintf(bad, badlen, "%.*s", (int)n, p);
 			return false;
@@ -126,6 +135,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL, *filter = NULL;
 	struct iw_sensor_opts so = {0};
 	const struct iw_parser *parsers[64];
+	static struct iw_parser stripped[64];
 	size_t nparsers = 0;
 	for (; iw_parsers[nparsers] && nparsers + 1 < sizeof(parsers) / sizeof(parsers[0]); nparsers++)
 		parsers[nparsers] = iw_parsers[nparsers];
@@ -173,7 +183,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_PARSER: {
 			char bad[64];
-			if (!drop_parsers(parsers, optarg, bad, sizeof(bad)))
+			if (!strip_parsers(parsers, stripped, optarg, bad, sizeof(bad)))
 				return die2("--no-parser: no parser named", bad);
 			so.parsers = parsers;
 			break;
