@@ -224,6 +224,8 @@ report(len(lf) == len(of), "live flow events %d = offline %d" % (len(lf), len(of
 la, oa = app_counts(live), app_counts(offline)
 report(la == oa, "flows per app_proto, live %s = offline %s" % (json.dumps(la, sort_keys=True),
                                                                   json.dumps(oa, sort_keys=True)))
+report(ls.get("events") == os_.get("events"), "events per kind, live %s = offline %s"
+       % (json.dumps(ls.get("events"), sort_keys=True), json.dumps(os_.get("events"), sort_keys=True)))
 lk, ok_ = sorted(map(flow_key, lf)), sorted(map(flow_key, of))
 extra = [k for k in lk if k not in ok_]
 missing = [k for k in ok_ if k not in lk]
