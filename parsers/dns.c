@@ -511,21 +511,9 @@ static const char *read_rdata(const struct msg *m, uint16_t type, struct iw_cur 
 			char buf[INET6_ADDRSTRLEN];
 			memcpy(rr->addr, a, n);
 			rr->family = type == T_A ? 4 : 6;
-			if (type == T_A) { /* by hand: glibc formats IPv4 with sprintf */
-				struct iw_cur v = iw_cur_make(a, 4);
-				char *o = buf;
-				for (int i = 0; i < 4; i++) {
-					unsigned b = iw_cur_u8(&v);
-					if (b >= 100)
-						*o++ = (char)('0' + b / 100);
-					if (b >= 10)
-						*o++ = (char)('0' + b / 10 % 10);
-					*o++ = (char)('0' + b % 10);
-					*o++ = i < 3 ? '.' : '\0';
-				}
-			} else if (inet_ntop(AF_INET6, rr->addr, buf, sizeof(buf)) == NULL) {
-				return "dns.bad_rdata";
-			}
+			struct iw_addr ad = {{0}};
+			memcpy(ad.b, a, n);
+			iw_addr_str(&ad, rr->family, buf, sizeof(buf));
 			sb_puts(out, buf);
 		}
 		return NULL;

@@ -58,6 +58,20 @@ const char *iw_malformed_name(enum iw_malformed m)
 
 char *iw_addr_str(const struct iw_addr *a, int family, char *buf, size_t len)
 {
+	if (family != 6 && len >= 16) { /* by hand: glibc formats IPv4 with sprintf */
+		struct iw_cur c = iw_cur_make(a->b, 4);
+		char *o = buf;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = iw_cur_u8(&c);
+			if (v >= 100)
+				*o++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*o++ = (char)('0' + v / 10 % 10);
+			*o++ = (char)('0' + v % 10);
+			*o++ = i < 3 ? '.' : '\0';
+		}
+		return buf;
+	}
 	if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, a->b, buf, (socklen_t)len) && len)
 		buf[0] = '\0';
 	return buf;

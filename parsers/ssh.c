@@ -26,9 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "alloc.h"
+#include "digest.h"
 #include "parser.h"
 
 #define SSH_MAX_IDENT   255   /* identification line with its CR LF (RFC 4253 §4.2) */
@@ -57,7 +56,7 @@ struct ssh_dir {
 struct ssh_kexstr {
 	char list[5][SSH_LIST_MAX + 1]; /* kex, host key, enc, mac, comp of the sender's way */
 	char hassh_string[4 * (SSH_LIST_MAX + 1)];
-	char hassh[33];
+	char hassh[IW_MD5_HEX];
 };
 
 struct ssh_state {
@@ -258,37 +257,6 @@ struct span {
 	size_t n;
 };
 
-/* Lower-case hex MD5 of the parts joined by ';' (the HASSH of the full name-lists, however
- * much of them the event shows). False when libcrypto refuses MD5 (a FIPS-only build). */
-static bool hassh_md5(const struct span *part, size_t n, char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	if (!m)
-		iw_oom();
-	bool ok = EVP_DigestInit_ex(m, EVP_md5(), NULL) == 1;
-	for (size_t i = 0; i < n && ok; i++) {
-		if (i)
-			ok = EVP_DigestUpdate(m, ";", 1) == 1;
-		if (ok && part[i].n)
-			ok = EVP_DigestUpdate(m, part[i].p, part[i].n) == 1;
-	}
-	ok = ok && EVP_DigestFinal_ex(m, md, &mdlen) == 1 && mdlen == 16;
-	EVP_MD_CTX_free(m);
-	if (!ok)
-		return false;
-	struct iw_cur c = iw_cur_make(md, 16);
-	for (size_t i = 0; i < 16; i++) {
-		uint8_t b = iw_cur_u8(&c);
-		out[2 * i] = hex[b >> 4];
-		out[2 * i + 1] = hex[b & 15];
-	}
-	out[32] = '\0';
-	return true;
-}
-
 /* Copies at most SSH_LIST_MAX bytes of a name-list as a string; returns the length kept. */
 static size_t list_put(char *o, struct span s)
 {
@@ -346,7 +314,11 @@ static bool kexinit(struct ssh_state *st, struct iw_parse_ctx *ctx, int dir, str
 	s->macs = k->list[3];
 	s->compression = k->list[4];
 	s->hassh_string = k->hassh_string;
-	s->hassh = hassh_md5(hassh, 4, k->hassh) ? k->hassh : NULL;
+	/* the HASSH of the full name-lists, however much of them the event shows */
+	struct iw_part parts[4];
+	for (int i = 0; i < 4; i++)
+		parts[i] = (struct iw_part){hassh[i].p, hassh[i].n};
+	s->hassh = iw_digest_parts(IW_MD5, parts, 4, ';', k->hassh) ? k->hassh : NULL;
 	ctx->emit(ctx, &ev);
 	return true;
 }

@@ -20,12 +20,12 @@
  * client sends again after the server answered it (an expired device rejected under TLS
  * 1.3 shows its flight, one small record back, and a close). */
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "digest.h"
 #include "parser.h"
 
 #define REC_MAX     (16384 + 2048) /* largest record body RFC 5246 allows (ciphertext) */
@@ -67,7 +67,7 @@ struct tls_state {
 	uint64_t start_us, last_us;
 	char sni[SNI_MAX + 1];
 	char alpn[ALPN_MAX + 1];
-	char ja3_hash[33];
+	char ja3_hash[IW_MD5_HEX];
 	char ja4[40];
 	uint8_t ch_sid[32]; /* the ClientHello's session id, to tell a resumption */
 	uint8_t ch_sid_len;
@@ -237,40 +237,14 @@ static void copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
 	dst[i] = '\0';
 }
 
-static void hex(char *out, const uint8_t *md, unsigned n)
-{
-	static const char digits[] = "0123456789abcdef";
-	struct iw_cur c = iw_cur_make(md, n);
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t b = iw_cur_u8(&c);
-		out[2 * i] = digits[b >> 4];
-		out[2 * i + 1] = digits[b & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void md5_hex(const char *s, size_t n, char out[33])
-{
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	if (!EVP_Digest(s, n, md, &len, EVP_md5(), NULL) || len != 16) {
-		out[0] = '\0';
-		return;
-	}
-	hex(out, md, 16);
-}
-
 /* The first 12 hex digits of SHA-256 (JA4's hash parts); "000000000000" for nothing. */
 static void sha256_12(const char *s, size_t n, char out[13])
 {
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	if (n == 0 || !EVP_Digest(s, n, md, &len, EVP_sha256(), NULL) || len != 32) {
+	char full[IW_SHA256_HEX];
+	if (n == 0 || !iw_digest_hex(IW_SHA256, s, n, full)) {
 		memcpy(out, "000000000000", 13);
 		return;
 	}
-	char full[65];
-	hex(full, md, 32);
 	memcpy(out, full, 12);
 	out[12] = '\0';
 }
@@ -600,7 +574,7 @@ static void client_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 			sb_put(&s, "-");
 		sb_uint(&s, h->pf[i]);
 	}
-	md5_hex(buf, s.len, st->ja3_hash);
+	iw_digest_hex(IW_MD5, buf, s.len, st->ja3_hash);
 	ja4(h, st->ja4);
 
 	struct iw_event ev = {.kind = IW_EV_TLS};
@@ -656,8 +630,8 @@ static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	sb_uint(&s, h->ciphers.n ? h->ciphers.v[0] : 0);
 	sb_put(&s, ",");
 	sb_dec_list(&s, h->exts.v, h->exts.n);
-	char ja3s[33];
-	md5_hex(buf, s.len, ja3s);
+	char ja3s[IW_MD5_HEX];
+	iw_digest_hex(IW_MD5, buf, s.len, ja3s);
 
 	struct iw_event ev = {.kind = IW_EV_TLS};
 	struct iw_ev_tls *t = &ev.u.tls;

@@ -31,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "alloc.h"
+#include "digest.h"
 #include "cursor.h"
 
 /* ---- text: a bump allocator over x->text ---- */
@@ -435,16 +436,7 @@ static bool basic_ca(const X509 *cert)
 
 static void put_sha256(struct iw_x509 *x, const uint8_t *der, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (!EVP_Digest(der, len, md, &n, EVP_sha256(), NULL) || n != 32)
-		return;
-	for (unsigned int i = 0; i < n; i++) {
-		x->sha256[2 * i] = hex[md[i] >> 4];
-		x->sha256[2 * i + 1] = hex[md[i] & 15];
-	}
-	x->sha256[64] = '\0';
+	iw_digest_hex(IW_SHA256, der, len, x->sha256);
 }
 
 /* Fields are written in the order of their worth when text runs out: the short

@@ -1421,6 +1421,14 @@ static void test_addr_str(void **state)
 	struct iw_addr a = addr4(192, 0, 2, 1);
 	assert_string_equal(iw_addr_str(&a, 4, buf, sizeof(buf)), "192.0.2.1");
 	assert_ptr_equal(iw_addr_str(&a, 4, buf, sizeof(buf)), buf);
+	/* IPv4 is formatted by hand: every digit count of an octet */
+	a = addr4(0, 9, 10, 99);
+	assert_string_equal(iw_addr_str(&a, 4, buf, sizeof(buf)), "0.9.10.99");
+	a = addr4(100, 199, 200, 255);
+	char fits[16]; /* "255.255.255.255" and its NUL, exactly */
+	assert_string_equal(iw_addr_str(&a, 4, fits, sizeof(fits)), "100.199.200.255");
+	a = addr4(255, 255, 255, 255);
+	assert_string_equal(iw_addr_str(&a, 4, fits, sizeof(fits)), "255.255.255.255");
 	a = addr6("2001:db8::1");
 	assert_string_equal(iw_addr_str(&a, 6, buf, sizeof(buf)), "2001:db8::1");
 	a = addr6("::");
