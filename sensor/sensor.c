@@ -32,7 +32,8 @@
 struct iw_flow_ep {
 	struct iw_endpoint pub;
 	char name[256];
-	char cname[256]; /* the end of the CNAME chain the device was given, "" when none */
+	char cname[256]; /* DNS: the end of the CNAME chain the device was given (the name it
+	                    asked when there was no chain), "" when DNS said nothing */
 	char region[48];
 };
 
@@ -200,6 +201,15 @@ static bool events_unread(const struct iw_sensor *s)
 
 /* ---- endpoints: the server side's name and region ---- */
 
+/* The device's end of a flow and the other one, the endpoint. */
+static void flow_sides(const struct iw_sensor *s, const struct iw_flow *f, const struct iw_addr **dev,
+                       const struct iw_addr **peer)
+{
+	bool srv = device_is_server(s, f);
+	*dev = srv ? &f->key.dst : &f->key.src;
+	*peer = srv ? &f->key.src : &f->key.dst;
+}
+
 static struct iw_flow_ep *flow_ep(struct iw_flow *f)
 {
 	if (!f->ep)
@@ -230,7 +240,8 @@ static void ep_region(struct iw_sensor *s, struct iw_flow *f, struct iw_flow_ep 
 	if (region_by_name(ep, ep->cname, "dns"))
 		return;
 	struct iw_region r;
-	const struct iw_addr *peer = device_is_server(s, f) ? &f->key.src : &f->key.dst;
+	const struct iw_addr *dev, *peer;
+	flow_sides(s, f, &dev, &peer);
 	if (s->regions && iw_region_from_addr(s->regions, f->key.family, peer->b, &r)) {
 		snprintf(ep->region, sizeof(ep->region), "%s", r.region);
 		ep->pub.region = ep->region;
@@ -240,30 +251,29 @@ static void ep_region(struct iw_sensor *s, struct iw_flow *f, struct iw_flow_ep 
 	}
 }
 
-/* Once per flow: the name the device looked the peer up under, and the region. */
+/* Once per flow: what the DNS cache says of the endpoint (the name the device asked for
+ * becomes the name unless the SNI gave one; the end of its CNAME chain counts for the
+ * region too), then the region. The flow keeps an ep only when something is known. */
 static void ep_resolve(struct iw_sensor *s, struct iw_flow *f)
 {
 	f->ep_done = true;
-	bool srv = device_is_server(s, f);
-	const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src, *peer = srv ? &f->key.src : &f->key.dst;
-	const char *qname = NULL, *cname = NULL;
-	bool named = iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b, s->now_us,
-	                                &qname, &cname);
-	struct iw_flow_ep tmp;
-	memset(&tmp, 0, sizeof(tmp));
-	struct iw_flow_ep *ep = f->ep ? f->ep : &tmp;
-	if (named && !ep->pub.name) {
-		snprintf(ep->name, sizeof(ep->name), "%s", qname);
-		snprintf(ep->cname, sizeof(ep->cname), "%s", cname ? cname : "");
-		ep->pub.name = ep->name;
-		ep->pub.name_source = "dns";
+	const struct iw_addr *dev, *peer;
+	flow_sides(s, f, &dev, &peer);
+	struct iw_flow_ep *ep = flow_ep(f);
+	const char *qname, *cname;
+	if (iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b, s->now_us, &qname,
+	                       &cname)) {
+		snprintf(ep->cname, sizeof(ep->cname), "%s", cname ? cname : qname);
+		if (!ep->pub.name) {
+			snprintf(ep->name, sizeof(ep->name), "%s", qname);
+			ep->pub.name = ep->name;
+			ep->pub.name_source = "dns";
+		}
 	}
 	ep_region(s, f, ep);
-	if (ep == &tmp && (tmp.pub.name || tmp.pub.region)) {
-		f->ep = iw_malloc(sizeof(*f->ep));
-		*f->ep = tmp;
-		f->ep->pub.name = tmp.pub.name ? f->ep->name : NULL;
-		f->ep->pub.region = tmp.pub.region ? f->ep->region : NULL;
+	if (!ep->pub.name && !ep->pub.region) {
+		free(f->ep);
+		f->ep = NULL;
 	}
 }
 
@@ -271,7 +281,7 @@ static const struct iw_endpoint *flow_endpoint(struct iw_sensor *s, struct iw_fl
 {
 	if (!f->ep_done)
 		ep_resolve(s, f);
-	return f->ep && (f->ep->pub.name || f->ep->pub.region) ? &f->ep->pub : NULL;
+	return f->ep ? &f->ep->pub : NULL;
 }
 
 static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev, char *ip, size_t iplen)
@@ -381,17 +391,10 @@ static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_even
 			snprintf(ep->name, sizeof(ep->name), "%s", ev->u.tls.sni);
 			ep->pub.name = ep->name;
 			ep->pub.name_source = "sni";
-			if (!f->ep_done) { /* what DNS says comes second to the SNI */
-				const char *q, *c;
-				bool srv = device_is_server(s, f);
-				const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src;
-				const struct iw_addr *peer = srv ? &f->key.src : &f->key.dst;
-				if (iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b,
-				                       s->now_us, &q, &c))
-					snprintf(ep->cname, sizeof(ep->cname), "%s", c ? c : q);
-				f->ep_done = true;
-			}
-			ep_region(s, f, ep);
+			if (f->ep_done)
+				ep_region(s, f, ep); /* the SNI's region before what DNS said */
+			else
+				ep_resolve(s, f);
 			tunnel_open(s, f, kind);
 		}
 		break;
@@ -403,8 +406,8 @@ static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_even
 		const struct iw_ev_dns *d = &ev->u.dns;
 		if (d->type != IW_DNS_ANSWER || !d->rrname || events_unread(s))
 			break; /* the cache only names endpoints in events */
-		bool srv = device_is_server(s, f);
-		const struct iw_addr *dev = srv ? &f->key.dst : &f->key.src;
+		const struct iw_addr *dev, *peer;
+		flow_sides(s, f, &dev, &peer);
 		for (unsigned i = 0; i < d->n_answers && d->answers; i++) {
 			const struct iw_dns_rr *rr = &d->answers[i];
 			if (rr->family == 4 || rr->family == 6)
