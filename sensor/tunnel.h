@@ -8,8 +8,9 @@
 #define IW_TUNNEL_H
 
 /* The tunnel kind a TLS server name makes ("aws_secure_tunneling",
- * "azure_device_streams", "configured"), or NULL. Case-insensitive; a trailing dot is
- * ignored; globs are fnmatch(3) patterns. */
+ * "azure_device_streams": the data-plane forms of rules/region.h's host names;
+ * "configured": a glob, an fnmatch(3) pattern), or NULL. Case-insensitive; a trailing dot
+ * is ignored. */
 const char *iw_tunnel_kind_sni(const char *sni, char *const *globs, unsigned n_globs);
 
 /* The tunnel kind of a protocol nDPI detected, by its lower-case name ("rdp", "vnc",
