@@ -22,8 +22,9 @@
  * one over limits.max_message is skipped as it comes; after a gap, a bounded search for
  * the next message start (resync).
  *
- * Memory: the per-flow state holds the answer array and one arena for the text of one
- * message (names and rdata), reset per message; the event points into it. Text is built
+ * Memory: the answer array and one arena for the text of one message (names and rdata)
+ * are on the stack of the call that decodes it (struct scratch); the event points into
+ * them. Only TCP keeps per-flow state, its framing. Text is built
  * in scratch on the parser's stack first and copied in when it fits; an answer whose text
  * does not fit any more is counted in answers_dropped. Nothing is allocated per message. */
 #include <arpa/inet.h>
