@@ -11,7 +11,7 @@
  * A stream parser, each direction on its own: text lines until the identification (emits
  * a banner event), then whole binary packets until the first KEXINIT (emits a kexinit
  * event) or NEWKEYS. Everything after that is the key exchange and the encrypted session:
- * it is consumed as it comes, unread. An SSH-1 session (a "1.x" version other than 1.99
+ * not read (IW_DONE, so the sensor stops reassembling it). An SSH-1 session (a "1.x" version other than 1.99
  * on either side) is not followed past the identification.
  *
  * HASSH (salesforce/hassh): MD5 of "kex;enc;mac;comp" with the client's c2s lists
@@ -43,7 +43,7 @@
 enum ssh_phase {
 	P_IDENT,   /* text lines until "SSH-" */
 	P_PACKETS, /* binary packets until KEXINIT or NEWKEYS */
-	P_DONE,    /* key exchange and encrypted: consumed unread */
+	P_DONE,    /* key exchange and encrypted: not read (IW_DONE) */
 };
 
 struct ssh_dir {
