@@ -252,13 +252,8 @@ static int ident_line(struct ssh_state *st, struct iw_parse_ctx *ctx, int dir, c
 
 /* ---- KEXINIT (RFC 4253 §7.1) ---- */
 
-struct span {
-	const uint8_t *p;
-	size_t n;
-};
-
 /* Copies at most SSH_LIST_MAX bytes of a name-list as a string; returns the length kept. */
-static size_t list_put(char *o, struct span s)
+static size_t list_put(char *o, struct iw_part s)
 {
 	size_t n = s.n < SSH_LIST_MAX ? s.n : SSH_LIST_MAX;
 	if (n)
@@ -271,13 +266,14 @@ static size_t list_put(char *o, struct span s)
  * Returns false when a field does not fit the payload or a name-list holds a NUL. */
 static bool kexinit(struct ssh_state *st, struct iw_parse_ctx *ctx, int dir, struct iw_cur c)
 {
-	struct span l[10];
+	struct iw_part l[10];
 	iw_cur_skip(&c, 1 + 16); /* message number, cookie */
 	for (size_t i = 0; i < 10; i++) {
 		uint32_t n = iw_cur_be32(&c);
-		if (c.err || !iw_cur_bytes(&c, n, &l[i].p))
+		const uint8_t *list;
+		if (c.err || !iw_cur_bytes(&c, n, &list))
 			return false;
-		l[i].n = n;
+		l[i] = (struct iw_part){list, n};
 		if (n && memchr(l[i].p, '\0', n)) /* bounded by the span just read */
 			return false;
 	}
@@ -288,8 +284,8 @@ static bool kexinit(struct ssh_state *st, struct iw_parse_ctx *ctx, int dir, str
 
 	/* the sender's own way: c2s lists from the client, s2c lists from the server */
 	int w = dir == IW_DIR_TOSERVER ? 0 : 1;
-	const struct span mine[5] = {l[0], l[1], l[2 + w], l[4 + w], l[6 + w]};
-	const struct span hassh[4] = {mine[0], mine[2], mine[3], mine[4]};
+	const struct iw_part mine[5] = {l[0], l[1], l[2 + w], l[4 + w], l[6 + w]};
+	const struct iw_part hassh[4] = {mine[0], mine[2], mine[3], mine[4]};
 	if (!st->kex)
 		st->kex = iw_malloc(sizeof(*st->kex));
 	struct ssh_kexstr *k = st->kex;
@@ -315,10 +311,7 @@ static bool kexinit(struct ssh_state *st, struct iw_parse_ctx *ctx, int dir, str
 	s->compression = k->list[4];
 	s->hassh_string = k->hassh_string;
 	/* the HASSH of the full name-lists, however much of them the event shows */
-	struct iw_part parts[4];
-	for (int i = 0; i < 4; i++)
-		parts[i] = (struct iw_part){hassh[i].p, hassh[i].n};
-	s->hassh = iw_digest_parts(IW_MD5, parts, 4, ';', k->hassh) ? k->hassh : NULL;
+	s->hassh = iw_digest_parts(IW_MD5, hassh, 4, ';', k->hassh) ? k->hassh : NULL;
 	ctx->emit(ctx, &ev);
 	return true;
 }
