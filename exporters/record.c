@@ -216,6 +216,18 @@ static void evidence(struct iw_json *j, const struct iw_alert *a)
 		case IW_KV_TIME:
 			iw_json_time(j, kv->key, kv->v.t);
 			break;
+		case IW_KV_STRS:
+			iw_json_arr_begin(j, kv->key);
+			for (unsigned k = 0; k < kv->v.list.n; k++)
+				iw_json_str(j, NULL, ((const char *const *)kv->v.list.p)[k]);
+			iw_json_arr_end(j);
+			break;
+		case IW_KV_TIMES:
+			iw_json_arr_begin(j, kv->key);
+			for (unsigned k = 0; k < kv->v.list.n; k++)
+				iw_json_time(j, NULL, ((const uint64_t *)kv->v.list.p)[k]);
+			iw_json_arr_end(j);
+			break;
 		default:
 			iw_json_null(j, kv->key);
 			break;

@@ -12,9 +12,11 @@ enum iw_severity { IW_SEV_LOW, IW_SEV_MEDIUM, IW_SEV_HIGH, IW_SEV_CRITICAL };
 
 const char *iw_severity_name(enum iw_severity s);
 
-enum iw_kv_type { IW_KV_STR, IW_KV_INT, IW_KV_BOOL, IW_KV_TIME };
+enum iw_kv_type { IW_KV_STR, IW_KV_INT, IW_KV_BOOL, IW_KV_TIME, IW_KV_STRS, IW_KV_TIMES };
 
-/* One evidence fact. IW_KV_TIME is microseconds since the epoch, written RFC 3339. */
+/* One evidence fact. IW_KV_TIME is microseconds since the epoch, written RFC 3339.
+ * IW_KV_STRS and IW_KV_TIMES are arrays (list.p: const char *const * or const uint64_t
+ * *, list.n elements). */
 struct iw_kv {
 	const char *key;
 	enum iw_kv_type type;
@@ -23,6 +25,10 @@ struct iw_kv {
 		int64_t i;
 		bool b;
 		uint64_t t;
+		struct {
+			const void *p;
+			unsigned n;
+		} list;
 	} v;
 };
 

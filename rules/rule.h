@@ -49,17 +49,28 @@ struct iw_rules_cfg {
 struct iw_rule_ctx {
 	const struct iw_rules_cfg *cfg;
 	struct iw_state *state;
-	void (*raise)(struct iw_rule_ctx *ctx, struct iw_alert *a);
+	uint64_t max_entries; /* limits.max_devices: the most entries a rule's own table may hold */
+	/* Raises a (with its rule, device and evidence filled) unless the same (rule,
+	 * device id, subject) alerted within a day of a->ts_us, here or, with Redis, on any
+	 * sensor of the fleet (DESIGN §6). subject names what the alert is about beyond the
+	 * device (a topic filter, a certificate fingerprint, an endpoint, a bucket date); NULL
+	 * when the device alone is the subject. The alert is serialised before raise returns:
+	 * its strings need only live that long. */
+	void (*raise)(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject);
 	void *arg; /* the sensor's */
 };
 
 struct iw_rule {
 	const char *id; /* family prefix; each alert carries its own full rule id */
 	uint32_t kinds; /* bit (1u << IW_EV_...) per event kind it wants */
-	void *(*state_new)(void);
+	void *(*state_new)(const struct iw_rules_cfg *cfg);
 	void (*state_free)(void *st);
 	void (*on_event)(void *st, struct iw_rule_ctx *ctx, const struct iw_event *ev);
+	/* Packet time advanced to now_us (once a second of it); may be NULL. */
 	void (*on_tick)(void *st, struct iw_rule_ctx *ctx, uint64_t now_us);
+	/* Redis says set name (a set this rule adds to through ctx->state) has count members
+	 * across the fleet, more than this sensor alone added; may be NULL. */
+	void (*on_count)(void *st, struct iw_rule_ctx *ctx, const char *name, uint64_t count, uint64_t now_us);
 };
 
 /* NULL-terminated. */

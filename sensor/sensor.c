@@ -160,9 +160,10 @@ static void device_of(struct iw_sensor *s, const struct iw_flow *f, struct iw_de
 	d->id = d->client_id ? d->client_id : d->cert_cn ? d->cert_cn : d->endpoint ? d->endpoint : d->ip;
 }
 
-static void raise_alert(struct iw_rule_ctx *ctx, struct iw_alert *a)
+static void raise_alert(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject)
 {
 	struct iw_sensor *s = ctx->arg;
+	(void)subject;
 	count_named(s->alerts, &s->n_alerts, a->rule);
 	if (!(s->want_kinds & IW_REC_ALERT))
 		return;
@@ -1073,7 +1074,7 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	for (const struct iw_rule *const *r = opts->rules ? opts->rules : iw_rules; *r && s->n_rules < 64;
 	     r++) {
 		s->rules[s->n_rules] = *r;
-		s->rule_state[s->n_rules] = (*r)->state_new ? (*r)->state_new() : NULL;
+		s->rule_state[s->n_rules] = (*r)->state_new ? (*r)->state_new(&cfg->rules) : NULL;
 		s->n_rules++;
 	}
 	iw_json_init(&s->json);

@@ -1,0 +1,84 @@
+/* redis.h - the Redis mirror of device state (DESIGN §7), driven by sensor/state.c.
+ *
+ * hiredis in non-blocking mode on one connection: commands are appended to an output
+ * buffer and written, and replies read, only in iw_redis_poll, which never blocks; the
+ * packet path only appends. Replies come back through the callbacks in the order the
+ * commands were given.
+ *
+ * Keys (prefix from state.redis.key_prefix, each with state.redis.ttl unless said):
+ *   <p>dev:<id>            hash: first_seen, last_seen (RFC 3339), ip, client_id,
+ *                          cert_cn, cert_fp, cert_not_after, region, protocols
+ *   <p><set name>          a set (SADD/SCARD), or for windowed sets a sorted set scored by
+ *                          time in microseconds (ZADD, ZREMRANGEBYSCORE, ZCARD)
+ *   <p>alerted:<rule>:<key> SET NX with a one-day expiry: the fleet's de-duplication
+ *
+ * When the connection fails the mirror says so once on stderr, drops what it had not
+ * sent (memory keeps the truth), and reconnects with backoff (1 s doubling to 30 s, on
+ * the wall clock); once connected again it calls resync so that the owner pushes its
+ * whole state again. The password comes from the environment variable named by
+ * state.redis.password_env, never from the configuration file. */
+#ifndef IW_REDIS_H
+#define IW_REDIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct iw_redis;
+
+struct iw_redis_cfg {
+	const char *host;
+	unsigned port;
+	unsigned db;
+	const char *password; /* NULL: no AUTH */
+	const char *prefix;   /* "iw:" */
+	uint64_t ttl_s;
+};
+
+struct iw_redis_cb {
+	/* the set's cardinality after an add of ours */
+	void (*count)(void *arg, const char *name, uint64_t n);
+	/* a claim's answer: won is true when this sensor is the first of the fleet */
+	void (*claimed)(void *arg, uint64_t token, bool won);
+	/* a claim that will never be answered (connection lost): the owner decides alone */
+	void (*unanswered)(void *arg, uint64_t token);
+	/* connected (again): the owner re-sends its state */
+	void (*resync)(void *arg);
+	void *arg;
+};
+
+struct iw_redis_stats {
+	uint64_t commands, replies, errors, connects, failures, dropped;
+	bool up;
+};
+
+/* Starts connecting (non-blocking). NULL only on allocation failure; an unreachable
+ * server is not an error here (the sensor runs on memory and retries). */
+struct iw_redis *iw_redis_new(const struct iw_redis_cfg *cfg, const struct iw_redis_cb *cb);
+void iw_redis_free(struct iw_redis *r);
+
+bool iw_redis_up(const struct iw_redis *r);
+
+/* HSET of the device's hash; fields and values are n pairs. */
+void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fields, const char *const *values,
+                     unsigned n);
+
+/* Adds member to set name (window_us > 0: a sorted set scored ts_us whose members older
+ * than ts_us - window_us are removed first); ttl_s 0 means the configured ttl. The
+ * cardinality comes back through cb.count. */
+void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
+                      uint64_t window_us, uint64_t ttl_s);
+
+/* SET <p>alerted:<rule>:<key> NX EX ttl_s; the answer comes through cb.claimed with
+ * token. Returns false, sending nothing, when not connected: the caller decides alone. */
+bool iw_redis_claim(struct iw_redis *r, const char *rule, const char *key, uint64_t ttl_s, uint64_t token);
+
+/* Non-blocking I/O: connects or reconnects when due, writes what is buffered, reads and
+ * dispatches the replies there are. */
+void iw_redis_poll(struct iw_redis *r);
+
+/* At the end: polls until every command is answered or timeout_ms pass. */
+void iw_redis_drain(struct iw_redis *r, unsigned timeout_ms);
+
+void iw_redis_stats(const struct iw_redis *r, struct iw_redis_stats *out);
+
+#endif
