@@ -70,7 +70,8 @@ struct iw_rule {
 	void (*on_tick)(void *st, struct iw_rule_ctx *ctx, uint64_t now_us);
 	/* Redis says set name (a set this rule adds to through ctx->state) has count members
 	 * across the fleet, more than this sensor alone added; may be NULL. */
-	void (*on_count)(void *st, struct iw_rule_ctx *ctx, const char *name, uint64_t count, uint64_t now_us);
+	void (*on_count)(void *st, struct iw_rule_ctx *ctx, const char *name, uint64_t count,
+	                 uint64_t now_us);
 };
 
 /* NULL-terminated. */

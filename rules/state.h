@@ -26,11 +26,11 @@ struct iw_state;
 struct iw_dev_seen {
 	const struct iw_device *dev; /* id (required), ip, client_id, cert_cn */
 	uint64_t ts_us;
-	uint32_t proto;              /* bit (1u << IW_EV_...) of the event */
-	const char *cert_fp;         /* SHA-256 of a client certificate the device presented */
-	uint64_t cert_not_after_us;  /* ... and its notAfter */
-	const char *region;          /* the region of the endpoint it talked to */
-	bool tunnel_open;            /* the event opened a tunnel */
+	uint32_t proto;             /* bit (1u << IW_EV_...) of the event */
+	const char *cert_fp;        /* SHA-256 of a client certificate the device presented */
+	uint64_t cert_not_after_us; /* ... and its notAfter */
+	const char *region;         /* the region of the endpoint it talked to */
+	bool tunnel_open;           /* the event opened a tunnel */
 };
 
 /* A set member with its score (the time it was last added). */
@@ -54,7 +54,8 @@ struct iw_state_ops {
 
 	/* Up to max members of set name this sensor added, oldest score first; returns how
 	 * many were written to out (pointers valid until the next state call). */
-	unsigned (*set_members)(struct iw_state *st, const char *name, struct iw_set_member *out, unsigned max);
+	unsigned (*set_members)(struct iw_state *st, const char *name, struct iw_set_member *out,
+	                        unsigned max);
 };
 
 struct iw_state {

@@ -1,0 +1,636 @@
+/* store.c - device state in memory, mirrored to Redis when configured (store.h).
+ *
+ * Three tables, each a chained hash on a string key with an intrusive list in age order:
+ * devices (least recently seen first, bounded by max_devices), set members (per set,
+ * oldest score first, so a sliding window drops from the front), and alert keys (oldest
+ * first, each expiring a day after it was claimed). Every bound evicts from the front of
+ * its list, so memory stays within a fixed multiple of limits.max_devices. */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../parsers/alloc.h"
+
+#define DAY_US        (86400ull * 1000000)
+#define SYNC_EVERY_US (60ull * 1000000) /* a device's last_seen reaches Redis this often */
+
+/* ---- a chained hash of named nodes ---- */
+
+struct node {
+	struct node *hnext;
+	uint64_t hash;
+	char *key;
+};
+
+struct table {
+	struct node **b;
+	size_t mask, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+static void table_init(struct table *t)
+{
+	t->mask = 255;
+	t->n = 0;
+	t->b = iw_calloc(t->mask + 1, sizeof(*t->b));
+}
+
+static struct node *table_find(const struct table *t, const char *key, uint64_t h)
+{
+	for (struct node *n = t->b[h & t->mask]; n; n = n->hnext)
+		if (n->hash == h && !strcmp(n->key, key))
+			return n;
+	return NULL;
+}
+
+static void table_grow(struct table *t)
+{
+	size_t cap = (t->mask + 1) * 2;
+	struct node **b = iw_calloc(cap, sizeof(*b));
+	for (size_t i = 0; i <= t->mask; i++) {
+		for (struct node *n = t->b[i], *next; n; n = next) {
+			next = n->hnext;
+			n->hnext = b[n->hash & (cap - 1)];
+			b[n->hash & (cap - 1)] = n;
+		}
+	}
+	free(t->b);
+	t->b = b;
+	t->mask = cap - 1;
+}
+
+/* n->key and n->hash set by the caller. */
+static void table_add(struct table *t, struct node *n)
+{
+	if (t->n >= t->mask + 1)
+		table_grow(t);
+	n->hnext = t->b[n->hash & t->mask];
+	t->b[n->hash & t->mask] = n;
+	t->n++;
+}
+
+static void table_del(struct table *t, struct node *n)
+{
+	for (struct node **p = &t->b[n->hash & t->mask]; *p; p = &(*p)->hnext) {
+		if (*p == n) {
+			*p = n->hnext;
+			t->n--;
+			return;
+		}
+	}
+}
+
+/* ---- the records ---- */
+
+struct dev {
+	struct node n; /* key: the device id */
+	struct dev *prev, *next;
+	uint64_t first_us, last_us, synced_us, cert_not_after_us, events, tunnel_opens;
+	uint32_t protos;
+	bool dirty; /* changed since the last push to Redis */
+	char *client_id, *cert_cn, *cert_fp, *region;
+	char ip[48];
+};
+
+struct set;
+
+struct member {
+	struct node n; /* key: "<set name>\x1f<member>" */
+	struct member *prev, *next;
+	struct set *set;
+	const char *name; /* the member part of the key */
+	uint64_t ts_us;
+};
+
+struct set {
+	struct node n; /* key: the set name */
+	struct set *prev, *next;
+	struct member *head, *tail;
+	uint64_t count, fleet, window_us, ttl_us, last_us;
+};
+
+struct akey {
+	struct node n; /* key: "<rule>:<key>" */
+	struct akey *prev, *next;
+	uint64_t until_us;
+};
+
+/* A doubly linked list in age order with head and tail. */
+#define LIST_UNLINK(l, x)                                                                                    \
+	do {                                                                                                 \
+		if ((x)->prev)                                                                               \
+			(x)->prev->next = (x)->next;                                                         \
+		else                                                                                         \
+			(l)->head = (x)->next;                                                               \
+		if ((x)->next)                                                                               \
+			(x)->next->prev = (x)->prev;                                                         \
+		else                                                                                         \
+			(l)->tail = (x)->prev;                                                               \
+		(x)->prev = (x)->next = NULL;                                                                \
+	} while (0)
+#define LIST_APPEND(l, x)                                                                                    \
+	do {                                                                                                 \
+		(x)->next = NULL;                                                                            \
+		(x)->prev = (l)->tail;                                                                       \
+		if ((l)->tail)                                                                               \
+			(l)->tail->next = (x);                                                               \
+		else                                                                                         \
+			(l)->head = (x);                                                                     \
+		(l)->tail = (x);                                                                             \
+	} while (0)
+
+struct dev_list {
+	struct dev *head, *tail;
+};
+struct set_list {
+	struct set *head, *tail;
+};
+struct akey_list {
+	struct akey *head, *tail;
+};
+
+struct iw_store {
+	struct iw_state pub; /* first: the rules' view */
+	struct iw_store_cfg cfg;
+	struct table devs, sets, members, akeys;
+	struct dev_list dev_lru;   /* least recently seen first */
+	struct set_list set_lru;   /* least recently added to first */
+	struct akey_list akey_age; /* oldest claim first */
+	uint64_t max_members, max_akeys, now_us;
+	uint64_t devices_evicted, members_dropped, claims_pending, claims_lost;
+	struct iw_redis *redis;
+	void (*claim_fn)(void *arg, uint64_t token, bool won);
+	void *claim_arg;
+};
+
+/* ---- devices ---- */
+
+static void dev_free(struct dev *d)
+{
+	free(d->n.key);
+	free(d->client_id);
+	free(d->cert_cn);
+	free(d->cert_fp);
+	free(d->region);
+	free(d);
+}
+
+/* Replaces *slot with a copy of v when they differ; true when it changed. */
+static bool set_str(char **slot, const char *v)
+{
+	if (!v || (*slot && !strcmp(*slot, v)))
+		return false;
+	free(*slot);
+	*slot = strdup(v);
+	if (!*slot)
+		iw_oom();
+	return true;
+}
+
+static void dev_push(struct iw_store *st, struct dev *d)
+{
+	if (!st->redis)
+		return;
+	const char *f[12], *v[12];
+	char first[32], last[32], notafter[32], protos[160], opens[24];
+	unsigned n = 0;
+	iw_json_fmt_time(d->first_us, first, sizeof(first));
+	iw_json_fmt_time(d->last_us, last, sizeof(last));
+	f[n] = "first_seen", v[n++] = first;
+	f[n] = "last_seen", v[n++] = last;
+	if (d->ip[0])
+		f[n] = "ip", v[n++] = d->ip;
+	if (d->client_id)
+		f[n] = "client_id", v[n++] = d->client_id;
+	if (d->cert_cn)
+		f[n] = "cert_cn", v[n++] = d->cert_cn;
+	if (d->cert_fp)
+		f[n] = "cert_fp", v[n++] = d->cert_fp;
+	if (d->cert_not_after_us) {
+		iw_json_fmt_time(d->cert_not_after_us, notafter, sizeof(notafter));
+		f[n] = "cert_not_after", v[n++] = notafter;
+	}
+	if (d->region)
+		f[n] = "region", v[n++] = d->region;
+	size_t off = 0;
+	protos[0] = '\0';
+	for (int k = 0; k < IW_EV__COUNT; k++)
+		if (d->protos & (1u << k))
+			off += (size_t)snprintf(protos + off, sizeof(protos) - off, "%s%s", off ? "," : "",
+			                        iw_event_kind_name((enum iw_event_kind)k));
+	f[n] = "protocols", v[n++] = protos;
+	snprintf(opens, sizeof(opens), "%llu", (unsigned long long)d->tunnel_opens);
+	f[n] = "tunnel_opens", v[n++] = opens;
+	iw_redis_device(st->redis, d->n.key, f, v, n);
+	d->dirty = false;
+	d->synced_us = d->last_us;
+}
+
+static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
+{
+	struct iw_store *st = (struct iw_store *)pub;
+	if (!s->dev || !s->dev->id || !*s->dev->id)
+		return;
+	uint64_t h = hash_str(s->dev->id);
+	struct dev *d = (struct dev *)table_find(&st->devs, s->dev->id, h);
+	if (!d) {
+		if (st->devs.n >= st->cfg.max_devices && st->dev_lru.head) {
+			struct dev *old = st->dev_lru.head;
+			LIST_UNLINK(&st->dev_lru, old);
+			table_del(&st->devs, &old->n);
+			dev_free(old);
+			st->devices_evicted++;
+		}
+		d = iw_calloc(1, sizeof(*d));
+		d->n.key = strdup(s->dev->id);
+		if (!d->n.key)
+			iw_oom();
+		d->n.hash = h;
+		d->first_us = s->ts_us;
+		d->dirty = true;
+		table_add(&st->devs, &d->n);
+	} else {
+		LIST_UNLINK(&st->dev_lru, d);
+	}
+	LIST_APPEND(&st->dev_lru, d);
+	if (s->ts_us > d->last_us)
+		d->last_us = s->ts_us;
+	d->events++;
+	if (s->dev->ip && strcmp(d->ip, s->dev->ip)) {
+		snprintf(d->ip, sizeof(d->ip), "%s", s->dev->ip);
+		d->dirty = true;
+	}
+	d->dirty |= set_str(&d->client_id, s->dev->client_id);
+	d->dirty |= set_str(&d->cert_cn, s->dev->cert_cn);
+	d->dirty |= set_str(&d->cert_fp, s->cert_fp);
+	d->dirty |= set_str(&d->region, s->region);
+	if (s->cert_not_after_us && s->cert_not_after_us != d->cert_not_after_us) {
+		d->cert_not_after_us = s->cert_not_after_us;
+		d->dirty = true;
+	}
+	if ((d->protos | s->proto) != d->protos) {
+		d->protos |= s->proto;
+		d->dirty = true;
+	}
+	if (s->tunnel_open) {
+		d->tunnel_opens++;
+		d->dirty = true;
+	}
+	if (st->redis && (d->dirty || d->last_us - d->synced_us >= SYNC_EVERY_US))
+		dev_push(st, d);
+}
+
+/* ---- sets ---- */
+
+static void member_free(struct iw_store *st, struct member *m)
+{
+	struct set *s = m->set;
+	LIST_UNLINK(s, m);
+	table_del(&st->members, &m->n);
+	s->count--;
+	free(m->n.key);
+	free(m);
+}
+
+static void set_free(struct iw_store *st, struct set *s)
+{
+	while (s->head)
+		member_free(st, s->head);
+	LIST_UNLINK(&st->set_lru, s);
+	table_del(&st->sets, &s->n);
+	free(s->n.key);
+	free(s);
+}
+
+static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *member, uint64_t ts_us,
+                           uint64_t window_us, uint64_t ttl_s)
+{
+	struct iw_store *st = (struct iw_store *)pub;
+	if (!name || !member)
+		return 0;
+	uint64_t h = hash_str(name);
+	struct set *s = (struct set *)table_find(&st->sets, name, h);
+	if (!s) {
+		s = iw_calloc(1, sizeof(*s));
+		s->n.key = strdup(name);
+		if (!s->n.key)
+			iw_oom();
+		s->n.hash = h;
+		table_add(&st->sets, &s->n);
+	} else {
+		LIST_UNLINK(&st->set_lru, s);
+	}
+	LIST_APPEND(&st->set_lru, s);
+	s->window_us = window_us;
+	s->ttl_us = (ttl_s ? ttl_s : st->cfg.ttl_s) * 1000000;
+	if (ts_us > s->last_us)
+		s->last_us = ts_us;
+	if (window_us) /* the sliding window: members too old leave first */
+		while (s->head && s->head->ts_us + window_us < ts_us)
+			member_free(st, s->head);
+
+	size_t nl = strlen(name), ml = strlen(member);
+	char stackkey[256];
+	char *key = nl + ml + 2 <= sizeof(stackkey) ? stackkey : iw_malloc(nl + ml + 2);
+	memcpy(key, name, nl);
+	key[nl] = '\x1f';
+	memcpy(key + nl + 1, member, ml + 1);
+	uint64_t mh = hash_str(key);
+	struct member *m = (struct member *)table_find(&st->members, key, mh);
+	if (m) {
+		m->ts_us = ts_us;
+		LIST_UNLINK(s, m);
+		LIST_APPEND(s, m);
+	} else if (st->members.n < st->max_members) {
+		m = iw_calloc(1, sizeof(*m));
+		m->n.key = strdup(key);
+		if (!m->n.key)
+			iw_oom();
+		m->n.hash = mh;
+		m->name = m->n.key + nl + 1;
+		m->set = s;
+		m->ts_us = ts_us;
+		table_add(&st->members, &m->n);
+		LIST_APPEND(s, m);
+		s->count++;
+	} else {
+		st->members_dropped++;
+	}
+	if (key != stackkey)
+		free(key);
+	if (st->redis)
+		iw_redis_set_add(st->redis, name, member, ts_us, window_us, ttl_s ? ttl_s : st->cfg.ttl_s);
+	return s->fleet > s->count ? s->fleet : s->count;
+}
+
+static unsigned op_set_members(struct iw_state *pub, const char *name, struct iw_set_member *out,
+                               unsigned max)
+{
+	struct iw_store *st = (struct iw_store *)pub;
+	if (!name)
+		return 0;
+	struct set *s = (struct set *)table_find(&st->sets, name, hash_str(name));
+	unsigned n = 0;
+	for (struct member *m = s ? s->head : NULL; m && n < max; m = m->next)
+		out[n++] = (struct iw_set_member){m->name, m->ts_us};
+	return n;
+}
+
+static const struct iw_state_ops store_ops = {
+    .seen = op_seen,
+    .set_add = op_set_add,
+    .set_members = op_set_members,
+};
+
+/* ---- alert keys ---- */
+
+static void akey_free(struct iw_store *st, struct akey *a)
+{
+	LIST_UNLINK(&st->akey_age, a);
+	table_del(&st->akeys, &a->n);
+	free(a->n.key);
+	free(a);
+}
+
+enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *key, uint64_t ts_us,
+                             uint64_t token)
+{
+	size_t rl = strlen(rule), kl = strlen(key ? key : "");
+	char *k = iw_malloc(rl + kl + 2);
+	memcpy(k, rule, rl);
+	k[rl] = ':';
+	memcpy(k + rl + 1, key ? key : "", kl + 1);
+	uint64_t h = hash_str(k);
+	struct akey *a = (struct akey *)table_find(&st->akeys, k, h);
+	if (a && ts_us < a->until_us) {
+		free(k);
+		return IW_CLAIM_NO;
+	}
+	if (a) { /* a day has passed: the key starts again */
+		free(k);
+		LIST_UNLINK(&st->akey_age, a);
+	} else {
+		if (st->akeys.n >= st->max_akeys && st->akey_age.head)
+			akey_free(st, st->akey_age.head);
+		a = iw_calloc(1, sizeof(*a));
+		a->n.key = k;
+		a->n.hash = h;
+		table_add(&st->akeys, &a->n);
+	}
+	a->until_us = ts_us + DAY_US;
+	LIST_APPEND(&st->akey_age, a);
+	if (st->redis && token && iw_redis_claim(st->redis, rule, key ? key : "", 86400, token)) {
+		st->claims_pending++;
+		return IW_CLAIM_LATER;
+	}
+	return IW_CLAIM_YES;
+}
+
+void iw_store_on_claim(struct iw_store *st, void (*fn)(void *arg, uint64_t token, bool won), void *arg)
+{
+	st->claim_fn = fn;
+	st->claim_arg = arg;
+}
+
+/* ---- Redis callbacks ---- */
+
+static void cb_count(void *arg, const char *name, uint64_t n)
+{
+	struct iw_store *st = arg;
+	struct set *s = (struct set *)table_find(&st->sets, name, hash_str(name));
+	if (!s || n <= s->count || n <= s->fleet)
+		return;
+	s->fleet = n;
+	if (st->pub.notify)
+		st->pub.notify(st->pub.notify_arg, name, n, st->now_us);
+}
+
+static void cb_claimed(void *arg, uint64_t token, bool won)
+{
+	struct iw_store *st = arg;
+	if (!token)
+		return; /* a re-sent key after a reconnection: nobody waits for it */
+	if (st->claims_pending)
+		st->claims_pending--;
+	if (st->claim_fn)
+		st->claim_fn(st->claim_arg, token, won);
+}
+
+static void cb_unanswered(void *arg, uint64_t token)
+{
+	struct iw_store *st = arg;
+	if (!token)
+		return;
+	st->claims_lost++;
+	cb_claimed(arg, token, true); /* decided alone: better twice than never */
+}
+
+/* Connected (again): everything memory knows goes to Redis. */
+static void cb_resync(void *arg)
+{
+	struct iw_store *st = arg;
+	for (struct dev *d = st->dev_lru.head; d; d = d->next)
+		dev_push(st, d);
+	for (struct set *s = st->set_lru.head; s; s = s->next)
+		for (struct member *m = s->head; m; m = m->next)
+			iw_redis_set_add(st->redis, s->n.key, m->name, m->ts_us, s->window_us,
+			                 s->ttl_us / 1000000);
+	for (struct akey *a = st->akey_age.head; a; a = a->next) {
+		char *colon = strchr(a->n.key, ':');
+		if (!colon)
+			continue;
+		*colon = '\0'; /* rule ids have no ':' */
+		iw_redis_claim(st->redis, a->n.key, colon + 1, 86400, 0);
+		*colon = ':';
+	}
+}
+
+/* ---- life ---- */
+
+struct iw_store *iw_store_new(const struct iw_store_cfg *cfg)
+{
+	struct iw_store *st = iw_calloc(1, sizeof(*st));
+	st->pub.ops = &store_ops;
+	st->cfg = *cfg;
+	if (!st->cfg.max_devices)
+		st->cfg.max_devices = 1;
+	if (!st->cfg.ttl_s)
+		st->cfg.ttl_s = 30 * 86400;
+	st->max_members = st->cfg.max_devices * 4 + 1024;
+	st->max_akeys = st->cfg.max_devices * 4 + 1024;
+	table_init(&st->devs);
+	table_init(&st->sets);
+	table_init(&st->members);
+	table_init(&st->akeys);
+	if (cfg->redis) {
+		struct iw_redis_cb cb = {
+		    .count = cb_count,
+		    .claimed = cb_claimed,
+		    .unanswered = cb_unanswered,
+		    .resync = cb_resync,
+		    .arg = st,
+		};
+		st->redis = iw_redis_new(cfg->redis, &cb);
+	}
+	return st;
+}
+
+void iw_store_free(struct iw_store *st)
+{
+	if (!st)
+		return;
+	if (st->redis)
+		iw_redis_free(st->redis);
+	while (st->set_lru.head)
+		set_free(st, st->set_lru.head);
+	while (st->dev_lru.head) {
+		struct dev *d = st->dev_lru.head;
+		LIST_UNLINK(&st->dev_lru, d);
+		dev_free(d);
+	}
+	while (st->akey_age.head)
+		akey_free(st, st->akey_age.head);
+	free(st->devs.b);
+	free(st->sets.b);
+	free(st->members.b);
+	free(st->akeys.b);
+	free(st);
+}
+
+struct iw_state *iw_store_state(struct iw_store *st)
+{
+	return &st->pub;
+}
+
+void iw_store_tick(struct iw_store *st, uint64_t now_us)
+{
+	st->now_us = now_us;
+	while (st->akey_age.head && st->akey_age.head->until_us <= now_us)
+		akey_free(st, st->akey_age.head);
+	/* sets idle past their TTL; the list is in order of last add, so stop at a live one
+	 * (TTLs differ, so a set with a long TTL can shelter older ones for a while) */
+	while (st->set_lru.head && st->set_lru.head->last_us + st->set_lru.head->ttl_us <= now_us)
+		set_free(st, st->set_lru.head);
+}
+
+void iw_store_poll(struct iw_store *st)
+{
+	if (st->redis)
+		iw_redis_poll(st->redis);
+}
+
+void iw_store_drain(struct iw_store *st, unsigned timeout_ms)
+{
+	if (st->redis)
+		iw_redis_drain(st->redis, timeout_ms);
+}
+
+static int dev_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct dev *const *)a)->n.key, (*(struct dev *const *)b)->n.key);
+}
+
+uint64_t iw_store_devices(struct iw_store *st, struct iw_json *j, FILE *out)
+{
+	size_t n = st->devs.n, i = 0;
+	struct dev **v = iw_calloc(n, sizeof(*v));
+	for (struct dev *d = st->dev_lru.head; d && i < n; d = d->next)
+		v[i++] = d;
+	qsort(v, i, sizeof(*v), dev_cmp);
+	for (size_t k = 0; k < i; k++) {
+		struct dev *d = v[k];
+		iw_json_reset(j);
+		iw_json_obj_begin(j, NULL);
+		iw_json_str(j, "device", d->n.key);
+		iw_json_time(j, "first_seen", d->first_us);
+		iw_json_time(j, "last_seen", d->last_us);
+		if (d->ip[0])
+			iw_json_str(j, "ip", d->ip);
+		if (d->client_id)
+			iw_json_str(j, "client_id", d->client_id);
+		if (d->cert_cn)
+			iw_json_str(j, "cert_cn", d->cert_cn);
+		if (d->cert_fp)
+			iw_json_str(j, "cert_fingerprint", d->cert_fp);
+		if (d->cert_not_after_us)
+			iw_json_time(j, "cert_not_after", d->cert_not_after_us);
+		if (d->region)
+			iw_json_str(j, "region", d->region);
+		iw_json_arr_begin(j, "protocols");
+		for (int b = 0; b < IW_EV__COUNT; b++)
+			if (d->protos & (1u << b))
+				iw_json_str(j, NULL, iw_event_kind_name((enum iw_event_kind)b));
+		iw_json_arr_end(j);
+		iw_json_uint(j, "tunnel_opens", d->tunnel_opens);
+		iw_json_uint(j, "events", d->events);
+		iw_json_obj_end(j);
+		fwrite(j->buf, 1, j->len, out);
+		fputc('\n', out);
+	}
+	free(v);
+	return i;
+}
+
+void iw_store_stats(const struct iw_store *st, struct iw_store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->devices = st->devs.n;
+	out->devices_evicted = st->devices_evicted;
+	out->sets = st->sets.n;
+	out->members = st->members.n;
+	out->members_dropped = st->members_dropped;
+	out->alert_keys = st->akeys.n;
+	out->claims_pending = st->claims_pending;
+	out->claims_lost = st->claims_lost;
+	out->redis = st->redis != NULL;
+	if (st->redis)
+		iw_redis_stats(st->redis, &out->r);
+}

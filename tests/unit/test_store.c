@@ -1,0 +1,176 @@
+/* test_store.c - the memory state store: device records and their bound, sets and
+ * sliding windows, de-duplication by day of packet time, the inventory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../sensor/store.h"
+
+#define S  1000000ull
+#define T0 (1795000000ull * S) /* 2026-11-18 */
+
+static struct iw_store *mem(uint64_t max_devices)
+{
+	struct iw_store_cfg c = {.max_devices = max_devices, .ttl_s = 3600};
+	return iw_store_new(&c);
+}
+
+static void seen(struct iw_store *st, const char *id, const char *ip, uint64_t ts, uint32_t proto)
+{
+	struct iw_device d = {.id = id, .ip = ip};
+	struct iw_dev_seen s = {.dev = &d, .ts_us = ts, .proto = proto};
+	iw_store_state(st)->ops->seen(iw_store_state(st), &s);
+}
+
+/* The inventory as one string. */
+static char *inventory(struct iw_store *st, uint64_t *n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct iw_json j;
+	iw_json_init(&j);
+	*n = iw_store_devices(st, &j, f);
+	iw_json_free(&j);
+	fclose(f);
+	return buf;
+}
+
+static void test_devices(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(2);
+	seen(st, "dev-b", "10.0.0.2", T0, 1u << IW_EV_MQTT);
+	seen(st, "dev-a", "10.0.0.1", T0 + S, 1u << IW_EV_TLS);
+	seen(st, "dev-b", "10.0.0.9", T0 + 2 * S, 1u << IW_EV_TLS);
+	uint64_t n;
+	char *inv = inventory(st, &n);
+	assert_int_equal(n, 2);
+	/* ordered by id; dev-b moved address and gathered two protocols */
+	const char *a = strstr(inv, "\"device\":\"dev-a\""), *b = strstr(inv, "\"device\":\"dev-b\"");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+	assert_non_null(strstr(b, "\"ip\":\"10.0.0.9\""));
+	assert_non_null(strstr(b, "\"protocols\":[\"mqtt\",\"tls\"]"));
+	assert_non_null(strstr(b, "\"first_seen\":\"2026-11-18T"));
+	assert_non_null(strstr(b, "\"events\":2"));
+	free(inv);
+
+	/* a third device evicts the least recently seen (dev-a) */
+	seen(st, "dev-c", "10.0.0.3", T0 + 3 * S, 1u << IW_EV_MQTT);
+	inv = inventory(st, &n);
+	assert_int_equal(n, 2);
+	assert_null(strstr(inv, "dev-a"));
+	assert_non_null(strstr(inv, "dev-c"));
+	free(inv);
+	struct iw_store_stats ss;
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.devices, 2);
+	assert_int_equal(ss.devices_evicted, 1);
+	assert_false(ss.redis);
+
+	/* an event without an id changes nothing */
+	seen(st, NULL, "10.0.0.4", T0, 0);
+	seen(st, "", "10.0.0.4", T0, 0);
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.devices, 2);
+	iw_store_free(st);
+}
+
+static void test_sets(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(100);
+	struct iw_state *s = iw_store_state(st);
+	assert_int_equal(s->ops->set_add(s, "user:u:clients", "c1", T0, 0, 0), 1);
+	assert_int_equal(s->ops->set_add(s, "user:u:clients", "c2", T0 + S, 0, 0), 2);
+	assert_int_equal(s->ops->set_add(s, "user:u:clients", "c1", T0 + 2 * S, 0, 0), 2); /* again */
+	assert_int_equal(s->ops->set_add(s, "user:v:clients", "c1", T0, 0, 0), 1);
+	struct iw_set_member m[4];
+	assert_int_equal(s->ops->set_members(s, "user:u:clients", m, 4), 2);
+	assert_string_equal(m[0].member, "c2"); /* c1 was re-added later: oldest first */
+	assert_string_equal(m[1].member, "c1");
+	assert_int_equal(m[1].ts_us, T0 + 2 * S);
+	assert_int_equal(s->ops->set_members(s, "nothing", m, 4), 0);
+	assert_int_equal(s->ops->set_members(s, "user:u:clients", m, 1), 1);
+
+	/* a 60 s window: members older than a minute leave before the count */
+	assert_int_equal(s->ops->set_add(s, "fail", "d1", T0, 60 * S, 0), 1);
+	assert_int_equal(s->ops->set_add(s, "fail", "d2", T0 + 30 * S, 60 * S, 0), 2);
+	assert_int_equal(s->ops->set_add(s, "fail", "d3", T0 + 60 * S, 60 * S, 0), 3);  /* d1 exactly 60 s */
+	assert_int_equal(s->ops->set_add(s, "fail", "d4", T0 + 61 * S, 60 * S, 0), 3);  /* d1 gone */
+	assert_int_equal(s->ops->set_add(s, "fail", "d2", T0 + 100 * S, 60 * S, 0), 3); /* d2 refreshed */
+	assert_int_equal(s->ops->set_add(s, "fail", "d5", T0 + 125 * S, 60 * S, 0), 2); /* d3 d4 gone */
+
+	/* idle sets expire after their TTL of packet time */
+	iw_store_tick(st, T0 + 3600 * S + 3 * S);
+	assert_int_equal(s->ops->set_members(s, "user:u:clients", m, 4), 0);
+	assert_int_equal(s->ops->set_members(s, "fail", m, 4), 2);
+	assert_int_equal(s->ops->set_add(s, "user:u:clients", "c9", T0 + 3700 * S, 0, 0), 1);
+	iw_store_free(st);
+}
+
+static void test_set_bound(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(1); /* members bounded by 4 x 1 + 1024 */
+	struct iw_state *s = iw_store_state(st);
+	char m[16];
+	uint64_t n = 0;
+	for (int i = 0; i < 2000; i++) {
+		snprintf(m, sizeof(m), "m%d", i);
+		n = s->ops->set_add(s, "big", m, T0, 0, 0);
+	}
+	assert_int_equal(n, 1028);
+	struct iw_store_stats ss;
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.members, 1028);
+	assert_int_equal(ss.members_dropped, 2000 - 1028);
+	/* long names and members */
+	char big[2000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(s->ops->set_add(s, big, big, T0, 0, 0), 0); /* full: dropped */
+	iw_store_free(st);
+}
+
+static void test_claims(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(100);
+	assert_int_equal(iw_store_claim(st, "mqtt.wildcard_subscribe", "dev-1|#", T0, 0), IW_CLAIM_YES);
+	assert_int_equal(iw_store_claim(st, "mqtt.wildcard_subscribe", "dev-1|#", T0 + 3600 * S, 0),
+	                 IW_CLAIM_NO);
+	assert_int_equal(iw_store_claim(st, "mqtt.wildcard_subscribe", "dev-1|+", T0, 0), IW_CLAIM_YES);
+	assert_int_equal(iw_store_claim(st, "mqtt.topic_violation", "dev-1|#", T0, 0), IW_CLAIM_YES);
+	/* a day later: again, then quiet for another day */
+	assert_int_equal(iw_store_claim(st, "mqtt.wildcard_subscribe", "dev-1|#", T0 + 86400 * S, 0),
+	                 IW_CLAIM_YES);
+	assert_int_equal(iw_store_claim(st, "mqtt.wildcard_subscribe", "dev-1|#", T0 + 86401 * S, 0),
+	                 IW_CLAIM_NO);
+	/* ticks forget keys older than a day */
+	iw_store_tick(st, T0 + 86400 * S + 1);
+	struct iw_store_stats ss;
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.alert_keys, 1);
+	assert_int_equal(iw_store_claim(st, "r", NULL, T0, 0), IW_CLAIM_YES);
+	iw_store_free(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_devices),
+	    cmocka_unit_test(test_sets),
+	    cmocka_unit_test(test_set_bound),
+	    cmocka_unit_test(test_claims),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
