@@ -82,6 +82,10 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 				*o->hup = 0;
 				iw_sensor_reopen(s);
 			}
+			if (o->usr1 && *o->usr1) {
+				*o->usr1 = 0;
+				iw_sensor_write_devices(s);
+			}
 			if (o->progress && (++k & 0x3ff) == 0 && now_s() - shown >= 1.0) {
 				shown = now_s();
 				progress(s, files[i], i, n, start);
@@ -185,6 +189,10 @@ int iw_capture_live(struct iw_sensor *s, char *const *ifaces, unsigned n, const 
 		if (*o->hup) {
 			*o->hup = 0;
 			iw_sensor_reopen(s);
+		}
+		if (o->usr1 && *o->usr1) {
+			*o->usr1 = 0;
+			iw_sensor_write_devices(s);
 		}
 		/* a quiet link still moves the packet clock on, once a second */
 		time_t t = time(NULL);

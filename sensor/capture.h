@@ -16,6 +16,7 @@ struct iw_capture_opts {
 	bool progress;               /* a progress line on stderr while replaying */
 	volatile sig_atomic_t *stop; /* set by SIGINT/SIGTERM */
 	volatile sig_atomic_t *hup;  /* set by SIGHUP: reopen outputs */
+	volatile sig_atomic_t *usr1; /* set by SIGUSR1: write the device inventory; may be NULL */
 };
 
 /* Replays files in order. Returns 0; 1 when a file cannot be opened (err says which);

@@ -19,7 +19,7 @@
 #define MAX_SOURCES 64
 #define MAX_SETS    64
 
-static volatile sig_atomic_t stop_flag, hup_flag;
+static volatile sig_atomic_t stop_flag, hup_flag, usr1_flag;
 
 static void on_stop(int sig)
 {
@@ -31,6 +31,12 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	hup_flag = 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_flag = 1;
 }
 
 static void usage(FILE *o)
@@ -45,6 +51,8 @@ static void usage(FILE *o)
 	      "  -f, --filter EXPR      BPF capture filter (overrides capture.filter)\n"
 	      "  -o, --alerts FILE      alerts as JSON lines (\"-\" = stdout); sets exporters.jsonl.path\n"
 	      "  -e, --events FILE      also write every decoded event as JSON lines\n"
+	      "      --devices FILE     write the device inventory as JSON lines at the end (and on\n"
+	      "                         SIGUSR1 when live)\n"
 	      "      --set KEY=VALUE    override one configuration key (lists comma-separated)\n"
 	      "      --check-config     validate the configuration, print the effective one, exit\n"
 	      "      --stats            summary on stderr and a stats record at the end of the events\n"
@@ -111,7 +119,7 @@ static double mono(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SET = 256, OPT_CHECK, OPT_STATS, OPT_NO_NDPI, OPT_NO_PARSER };
+	enum { OPT_SET = 256, OPT_CHECK, OPT_STATS, OPT_NO_NDPI, OPT_NO_PARSER, OPT_DEVICES };
 	static const struct option longopts[] = {
 	    {"read", required_argument, NULL, 'r'},
 	    {"interface", required_argument, NULL, 'i'},
@@ -120,6 +128,7 @@ int main(int argc, char **argv)
 	    {"alerts", required_argument, NULL, 'o'},
 	    {"events", required_argument, NULL, 'e'},
 	    {"set", required_argument, NULL, OPT_SET},
+	    {"devices", required_argument, NULL, OPT_DEVICES},
 	    {"check-config", no_argument, NULL, OPT_CHECK},
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"no-ndpi", no_argument, NULL, OPT_NO_NDPI},
@@ -166,6 +175,9 @@ int main(int argc, char **argv)
 			break;
 		case 'e':
 			so.events_path = optarg;
+			break;
+		case OPT_DEVICES:
+			so.devices_path = optarg;
 			break;
 		case OPT_SET:
 			if (nsets == MAX_SETS)
@@ -251,6 +263,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_hup;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	int code;
@@ -268,6 +282,7 @@ int main(int argc, char **argv)
 	    .progress = !quiet && nfiles && isatty(STDERR_FILENO),
 	    .stop = &stop_flag,
 	    .hup = &hup_flag,
+	    .usr1 = &usr1_flag,
 	};
 	if (verbose)
 		fprintf(stderr, "iotwatch %s: %s %u %s\n", IW_VERSION, nfiles ? "replaying" : "capturing on",

@@ -2,6 +2,8 @@
  * (strict probes, then nDPI, then ports), app parsers, events to rules and exporters,
  * and the counters behind --stats. */
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "dnscache.h"
 #include "flow.h"
 #include "sensor.h"
+#include "store.h"
 #include "tunnel.h"
 
 #define MAX_PARSERS         32
@@ -43,6 +46,15 @@ struct iw_flow_tunnel {
 	struct iw_flow *flow;
 	const char *kind;
 	uint64_t last_report_us;
+	bool reported_max; /* the record at rules.tunnel.max_duration is out */
+};
+
+/* An alert waiting for Redis to say whether this sensor is the first of the fleet to
+ * raise it: its record, ready to write. */
+struct pending_alert {
+	uint64_t token;
+	char *rule, *device, *json;
+	size_t len;
 };
 
 struct named_count {
@@ -81,6 +93,12 @@ struct iw_sensor {
 	void *rule_state[64];
 	unsigned n_rules;
 	struct iw_rule_ctx rctx;
+	struct iw_store *store; /* device state, de-duplication; Redis behind it when configured */
+	struct pending_alert *pending;
+	size_t n_pending, cap_pending;
+	uint64_t next_token, alerts_fleet_quiet; /* another sensor raised it first */
+	uint32_t poll_countdown;
+	struct iw_redis_cfg redis_cfg;
 	struct iw_parser_cfg pcfg;
 	struct exp_inst exp[MAX_EXPORTERS];
 	unsigned n_exp;
@@ -160,22 +178,112 @@ static void device_of(struct iw_sensor *s, const struct iw_flow *f, struct iw_de
 	d->id = d->client_id ? d->client_id : d->cert_cn ? d->cert_cn : d->endpoint ? d->endpoint : d->ip;
 }
 
+static char *dup_str(const char *v)
+{
+	size_t n = strlen(v) + 1;
+	char *c = iw_malloc(n);
+	memcpy(c, v, n);
+	return c;
+}
+
+static void emit_alert(struct iw_sensor *s, const char *rule, const char *device, const char *json, size_t len)
+{
+	count_named(s->alerts, &s->n_alerts, rule);
+	for (unsigned i = 0; i < s->n_exp; i++)
+		if (s->exp[i].kinds & IW_REC_ALERT)
+			s->exp[i].desc->write(s->exp[i].st, IW_REC_ALERT, device, json, len);
+}
+
+/* The de-duplication of DESIGN §6 on (rule, device, subject), then the record. With Redis
+ * the record waits, serialised, for the fleet's answer (claim_answered). */
 static void raise_alert(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject)
 {
 	struct iw_sensor *s = ctx->arg;
-	(void)subject;
-	count_named(s->alerts, &s->n_alerts, a->rule);
-	if (!(s->want_kinds & IW_REC_ALERT))
+	char key[1024];
+	snprintf(key, sizeof(key), "%s|%s", a->device.id ? a->device.id : "", subject ? subject : "");
+	uint64_t token = ++s->next_token;
+	enum iw_claim c = iw_store_claim(s->store, a->rule, key, a->ts_us, token);
+	if (c == IW_CLAIM_NO)
 		return;
 	iw_json_reset(&s->json);
 	iw_record_alert(&s->json, s->cfg->sensor.name, a);
-	write_record(s, IW_REC_ALERT, a->device.id);
+	const char *dev = a->device.id ? a->device.id : a->ev ? a->ev->device.id : NULL;
+	if (c == IW_CLAIM_YES) {
+		emit_alert(s, a->rule, dev, s->json.buf, s->json.len);
+		return;
+	}
+	if (s->n_pending == s->cap_pending) {
+		s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 16;
+		s->pending = iw_realloc(s->pending, s->cap_pending * sizeof(*s->pending));
+	}
+	struct pending_alert *p = &s->pending[s->n_pending++];
+	p->token = token;
+	p->rule = dup_str(a->rule);
+	p->device = dev ? dup_str(dev) : NULL;
+	p->json = iw_malloc(s->json.len);
+	memcpy(p->json, s->json.buf, s->json.len);
+	p->len = s->json.len;
+}
+
+static void claim_answered(void *arg, uint64_t token, bool won)
+{
+	struct iw_sensor *s = arg;
+	for (size_t i = 0; i < s->n_pending; i++) {
+		struct pending_alert *p = &s->pending[i];
+		if (p->token != token)
+			continue;
+		if (won)
+			emit_alert(s, p->rule, p->device, p->json, p->len);
+		else
+			s->alerts_fleet_quiet++;
+		free(p->rule);
+		free(p->device);
+		free(p->json);
+		memmove(p, p + 1, (s->n_pending - i - 1) * sizeof(*p));
+		s->n_pending--;
+		return;
+	}
+}
+
+/* Redis says the fleet has count members in a rule's set. */
+static void fleet_count(void *arg, const char *name, uint64_t count, uint64_t now_us)
+{
+	struct iw_sensor *s = arg;
+	for (unsigned i = 0; i < s->n_rules; i++)
+		if (s->rules[i]->on_count)
+			s->rules[i]->on_count(s->rule_state[i], &s->rctx, name, count, now_us);
+}
+
+/* What an event tells its device's record. */
+static void device_seen(struct iw_sensor *s, const struct iw_event *ev)
+{
+	if (!ev->device.id)
+		return;
+	struct iw_dev_seen d = {.dev = &ev->device, .ts_us = ev->ts_us, .proto = 1u << ev->kind};
+	if (ev->kind == IW_EV_FLOW) { /* the flow's last packet, not when the table let it go */
+		d.ts_us = ev->u.flow.end_us ? ev->u.flow.end_us : ev->ts_us;
+		d.proto = 0;
+	}
+	if (ev->endpoint)
+		d.region = ev->endpoint->region;
+	if (ev->kind == IW_EV_TLS && ev->u.tls.type == IW_TLS_CERTIFICATE && ev->u.tls.dir == IW_DIR_TOSERVER &&
+	    ev->u.tls.n_certs && ev->u.tls.cert_ok[0]) {
+		d.cert_fp = ev->u.tls.certs[0].sha256;
+		int64_t na = ev->u.tls.certs[0].not_after;
+		d.cert_not_after_us = na > 0 ? (uint64_t)na * 1000000 : 0;
+	}
+	if (ev->kind == IW_EV_TUNNEL && ev->u.tunnel.type == IW_TUNNEL_OPEN)
+		d.tunnel_open = true;
+	struct iw_state *st = iw_store_state(s->store);
+	st->ops->seen(st, &d);
 }
 
 /* Hands an event whose common part is filled to the rules and the exporters. */
 static void dispatch(struct iw_sensor *s, struct iw_event *ev)
 {
 	s->events[ev->kind]++;
+	if (s->n_rules || s->opts.devices_path)
+		device_seen(s, ev);
 	for (unsigned i = 0; i < s->n_rules; i++)
 		if (s->rules[i]->kinds & (1u << ev->kind) && s->rules[i]->on_event)
 			s->rules[i]->on_event(s->rule_state[i], &s->rctx, ev);
@@ -197,7 +305,7 @@ static const char *flow_app_name(const struct iw_flow *f)
  * without the work of naming its device. */
 static bool events_unread(const struct iw_sensor *s)
 {
-	return !s->n_rules && !(s->want_kinds & IW_REC_EVENT);
+	return !s->n_rules && !s->opts.devices_path && !(s->want_kinds & IW_REC_EVENT);
 }
 
 /* ---- endpoints: the server side's name and region ---- */
@@ -359,15 +467,18 @@ static void tunnel_close(struct iw_sensor *s, struct iw_flow *f, enum iw_flow_en
 	f->tun = NULL;
 }
 
-/* Every open tunnel past rules.tunnel.report_interval since its last record. */
+/* Every open tunnel past rules.tunnel.report_interval since its last record, and every one
+ * that has just reached rules.tunnel.max_duration (so that tunnel.orphaned fires while the
+ * session is still open, at the moment it gets there). */
 static void tunnel_tick(struct iw_sensor *s)
 {
 	uint64_t every = s->cfg->rules.tunnel.report_interval * 1000000;
-	if (!every)
-		return;
+	uint64_t max = s->cfg->rules.tunnel.max_duration * 1000000;
 	for (struct iw_flow_tunnel *t = s->tunnels; t; t = t->next) {
-		if (s->now_us - t->last_report_us >= every) {
+		bool at_max = max && !t->reported_max && s->now_us - t->flow->first_us >= max;
+		if (at_max || (every && s->now_us - t->last_report_us >= every)) {
 			t->last_report_us = s->now_us;
+			t->reported_max |= at_max;
 			tunnel_event(s, t->flow, IW_TUNNEL_ACTIVE, 0);
 		}
 	}
@@ -877,6 +988,10 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 			iw_sensor_tick(s, ts_us);
 		}
 	}
+	if (++s->poll_countdown >= 256) { /* Redis replies, without waiting for them */
+		s->poll_countdown = 0;
+		iw_store_poll(s->store);
+	}
 	struct iw_packet pkt;
 	enum iw_malformed why;
 	int rc = iw_decode(s->defrag, dlt, data, caplen, wirelen, ts_us, &pkt, &why);
@@ -942,6 +1057,8 @@ void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us)
 		}
 	}
 	tunnel_tick(s);
+	iw_store_tick(s->store, s->now_us);
+	iw_store_poll(s->store);
 	for (unsigned i = 0; i < s->n_rules; i++)
 		if (s->rules[i]->on_tick)
 			s->rules[i]->on_tick(s->rule_state[i], &s->rctx, s->now_us);
@@ -1070,7 +1187,34 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	                   cfg->limits.flow_timeout.udp * 1000000},
 	};
 	s->flows = iw_flow_table_new(&fl, s->server_ports, flow_ended, s);
-	s->rctx = (struct iw_rule_ctx){.cfg = &cfg->rules, .raise = raise_alert, .arg = s};
+	struct iw_store_cfg sc = {.max_devices = cfg->limits.max_devices, .ttl_s = cfg->state.redis.ttl};
+	if (cfg->state.backend && !strcmp(cfg->state.backend, "redis")) {
+		const char *pw = NULL, *env = cfg->state.redis.password_env;
+		if (env && *env && !(pw = getenv(env))) {
+			snprintf(err, errlen, "state.redis.password_env: environment variable %s is not set", env);
+			goto fail;
+		}
+		s->redis_cfg = (struct iw_redis_cfg){
+		    .host = cfg->state.redis.host,
+		    .port = (unsigned)cfg->state.redis.port,
+		    .db = (unsigned)cfg->state.redis.db,
+		    .password = pw,
+		    .prefix = cfg->state.redis.key_prefix,
+		    .ttl_s = cfg->state.redis.ttl,
+		};
+		sc.redis = &s->redis_cfg;
+	}
+	s->store = iw_store_new(&sc);
+	iw_store_on_claim(s->store, claim_answered, s);
+	iw_store_state(s->store)->notify = fleet_count;
+	iw_store_state(s->store)->notify_arg = s;
+	s->rctx = (struct iw_rule_ctx){
+	    .cfg = &cfg->rules,
+	    .state = iw_store_state(s->store),
+	    .max_entries = cfg->limits.max_devices ? cfg->limits.max_devices : 1,
+	    .raise = raise_alert,
+	    .arg = s,
+	};
 	for (const struct iw_rule *const *r = opts->rules ? opts->rules : iw_rules; *r && s->n_rules < 64;
 	     r++) {
 		s->rules[s->n_rules] = *r;
@@ -1090,6 +1234,7 @@ fail:
 			s->rules[i]->state_free(s->rule_state[i]);
 	iw_json_free(&s->json);
 	iw_flow_table_free(s->flows);
+	iw_store_free(s->store);
 	iw_defrag_free(s->defrag);
 	iw_ndpi_free(s->ndpi);
 	iw_dnscache_free(s->dns);
@@ -1117,6 +1262,35 @@ void iw_sensor_capture_stats(struct iw_sensor *s, const struct iw_capture_stats 
 	}
 	if (s->n_captures < MAX_CAPTURES)
 		s->captures[s->n_captures++] = *cs;
+}
+
+int iw_sensor_write_devices(struct iw_sensor *s)
+{
+	const char *path = s->opts.devices_path;
+	if (!path)
+		return IW_OK;
+	bool out = !strcmp(path, "-");
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = out ? stdout : fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "iotwatch: --devices %s: %s\n", path, strerror(errno));
+		return IW_ERR;
+	}
+	struct iw_json j;
+	iw_json_init(&j);
+	iw_store_devices(s->store, &j, f);
+	iw_json_free(&j);
+	if (out) {
+		fflush(f);
+		return IW_OK;
+	}
+	/* written whole, then renamed: a reader never sees half an inventory */
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "iotwatch: --devices %s: %s\n", path, strerror(errno));
+		return IW_ERR;
+	}
+	return IW_OK;
 }
 
 void iw_sensor_capture_error(struct iw_sensor *s)
@@ -1202,6 +1376,30 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 	iw_json_uint(j, "evicted", s->dns ? iw_dnscache_evicted(s->dns) : 0);
 	iw_json_obj_end(j);
 	iw_json_uint(j, "region_prefixes", s->regions ? iw_region_db_size(s->regions) : 0);
+	struct iw_store_stats ss;
+	iw_store_stats(s->store, &ss);
+	iw_json_obj_begin(j, "state");
+	iw_json_str(j, "backend", ss.redis ? "redis" : "memory");
+	iw_json_uint(j, "devices", ss.devices);
+	iw_json_uint(j, "devices_evicted", ss.devices_evicted);
+	iw_json_uint(j, "sets", ss.sets);
+	iw_json_uint(j, "set_members", ss.members);
+	iw_json_uint(j, "set_members_dropped", ss.members_dropped);
+	iw_json_uint(j, "alert_keys", ss.alert_keys);
+	iw_json_uint(j, "alerts_raised_elsewhere", s->alerts_fleet_quiet);
+	if (ss.redis) {
+		iw_json_obj_begin(j, "redis");
+		iw_json_bool(j, "up", ss.r.up);
+		iw_json_uint(j, "commands", ss.r.commands);
+		iw_json_uint(j, "replies", ss.r.replies);
+		iw_json_uint(j, "errors", ss.r.errors);
+		iw_json_uint(j, "connects", ss.r.connects);
+		iw_json_uint(j, "failures", ss.r.failures);
+		iw_json_uint(j, "dropped", ss.r.dropped);
+		iw_json_uint(j, "claims_decided_alone", ss.claims_lost);
+		iw_json_obj_end(j);
+	}
+	iw_json_obj_end(j);
 	iw_json_obj_begin(j, "x509_cache");
 	iw_json_uint(j, "hits", iw_x509_cache_hits(s->pcfg.x509_cache));
 	iw_json_uint(j, "misses", iw_x509_cache_misses(s->pcfg.x509_cache));
@@ -1283,6 +1481,16 @@ static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_
 		        (unsigned long long)s->captures[i].ifdropped);
 	if (s->capture_errors)
 		fprintf(o, "  capture_errors %llu\n", (unsigned long long)s->capture_errors);
+	struct iw_store_stats ss;
+	iw_store_stats(s->store, &ss);
+	fprintf(o, "  state %s devices %llu evicted %llu sets %llu alert_keys %llu\n", ss.redis ? "redis" : "memory",
+	        (unsigned long long)ss.devices, (unsigned long long)ss.devices_evicted, (unsigned long long)ss.sets,
+	        (unsigned long long)ss.alert_keys);
+	if (ss.redis)
+		fprintf(o, "  redis %s commands %llu replies %llu errors %llu failures %llu dropped %llu\n",
+		        ss.r.up ? "up" : "down", (unsigned long long)ss.r.commands, (unsigned long long)ss.r.replies,
+		        (unsigned long long)ss.r.errors, (unsigned long long)ss.r.failures,
+		        (unsigned long long)ss.r.dropped);
 	fprintf(o, "  elapsed_s %.3f\n", elapsed_s);
 	fprintf(o, "  pps %.0f\n", elapsed_s > 0 ? (double)s->packets / elapsed_s : 0.0);
 	fprintf(o, "  mbps %.1f\n", elapsed_s > 0 ? (double)s->bytes / elapsed_s / 1e6 : 0.0);
@@ -1295,6 +1503,17 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	         ev = iw_flow_evicted(s->flows);
 	iw_flow_table_free(s->flows);
 	s->flows = NULL;
+	/* Redis answers what is pending (a fleet count may raise more, which waits in turn) */
+	for (int round = 0; round < 3; round++) {
+		iw_store_drain(s->store, 3000);
+		if (!s->n_pending && !iw_store_pending(s->store))
+			break;
+	}
+	for (size_t i = s->n_pending; i > 0; i--) /* unanswered: decided alone */
+		claim_answered(s, s->pending[i - 1].token, true);
+	free(s->pending);
+	if (s->opts.devices_path)
+		iw_sensor_write_devices(s);
 	if (s->opts.stats || s->cfg->sensor.stats_interval)
 		stats_record(s, elapsed_s, total, peak, ev);
 	if (s->opts.stats)
@@ -1306,6 +1525,7 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	for (unsigned i = 0; i < s->n_rules; i++)
 		if (s->rules[i]->state_free)
 			s->rules[i]->state_free(s->rule_state[i]);
+	iw_store_free(s->store);
 	iw_json_free(&s->json);
 	iw_defrag_free(s->defrag);
 	iw_ndpi_free(s->ndpi);

@@ -18,6 +18,7 @@ struct iw_sensor;
 struct iw_sensor_opts {
 	const char *alerts_path; /* -o: replaces exporters.jsonl.path; NULL: the configuration's */
 	const char *events_path; /* -e: every event as JSON lines; NULL: none */
+	const char *devices_path; /* --devices: the device inventory as JSON lines; NULL: none */
 	bool stats;              /* --stats: stats record at the end and a summary on stderr */
 	bool no_ndpi;            /* classify by probes and ports only (benchmarks, tests) */
 	const struct iw_parser *const *parsers; /* NULL-terminated; NULL: iw_parsers (tests) */
@@ -45,6 +46,11 @@ void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us);
 
 /* Reopens output files (SIGHUP). */
 void iw_sensor_reopen(struct iw_sensor *s);
+
+/* Writes the device inventory to opts.devices_path (replacing the file whole; "-" is
+ * stdout): at the end of a run, and on SIGUSR1. Returns IW_ERR, with one line on stderr,
+ * when the file cannot be written. */
+int iw_sensor_write_devices(struct iw_sensor *s);
 
 /* Records the counters of one capture source for the stats. */
 void iw_sensor_capture_stats(struct iw_sensor *s, const struct iw_capture_stats *cs);

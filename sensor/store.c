@@ -567,6 +567,11 @@ void iw_store_poll(struct iw_store *st)
 		iw_redis_poll(st->redis);
 }
 
+uint64_t iw_store_pending(const struct iw_store *st)
+{
+	return st->claims_pending;
+}
+
 void iw_store_drain(struct iw_store *st, unsigned timeout_ms)
 {
 	if (st->redis)

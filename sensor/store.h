@@ -60,6 +60,9 @@ void iw_store_tick(struct iw_store *st, uint64_t now_us);
 /* Redis I/O that is ready, never blocking; call often (every few hundred packets). */
 void iw_store_poll(struct iw_store *st);
 
+/* Claims and counts Redis has not answered yet. */
+uint64_t iw_store_pending(const struct iw_store *st);
+
 /* At the end: waits up to timeout_ms for Redis to answer what is pending. */
 void iw_store_drain(struct iw_store *st, unsigned timeout_ms);
 
