@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # $SYS and $share are MQTT topic names, not expansions
 # Makes the captures that prove the MQTT and Modbus rules (docs/rules.md), with the alerts
 # each one must raise, from real programs on loopback (nothing leaves 127.0.0.0/8):
 #
@@ -462,7 +463,9 @@ import subprocess
 import sys
 
 pcap, ports, mbport = sys.argv[1], {int(p) for p in sys.argv[2].split(",")}, int(sys.argv[3])
-out = subprocess.run(["tshark", "-r", pcap, "-T", "json", "--no-duplicate-keys",
+# tshark knows MQTT on 1883 only: the password-only listener needs a decode-as
+da = sum((["-d", "tcp.port==%d,mqtt" % p] for p in sorted(ports) if p != 1883), [])
+out = subprocess.run(["tshark", "-r", pcap] + da + ["-T", "json", "--no-duplicate-keys",
                       "-j", "frame ip tcp mqtt mbtcp modbus"],
                      check=True, capture_output=True, text=True).stdout
 frames = json.loads(out) if out.strip() else []
@@ -548,7 +551,7 @@ for f in frames:
                 mb_reads.append("%s:3=%d" % (l["ip"]["ip.dst"], r[3]))
 
 c["tcp_streams"] = len(streams)
-c["malformed"] = int(subprocess.run(["tshark", "-r", pcap, "-Y", "_ws.malformed"],
+c["malformed"] = int(subprocess.run(["tshark", "-r", pcap] + da + ["-Y", "_ws.malformed"],
                                     capture_output=True, text=True).stdout.count("\n"))
 keys = ["packets", "tcp_streams", "mqtt_messages", "mqtt_connect", "mqtt_connack",
         "mqtt_connack_refused", "mqtt_connect_password", "mqtt_publish", "mqtt_subscribe",
