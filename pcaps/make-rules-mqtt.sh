@@ -97,6 +97,7 @@ chmod 644 "$tmp/passwd"
 cat >"$tmp/mosquitto.conf" <<EOF
 per_listener_settings true
 persistence false
+sys_interval 3600
 log_dest stderr
 log_type all
 listener $port $addr
@@ -383,7 +384,7 @@ expect $n mqtt.client_id_conflict dev-6 medium "client_id=dev-6;addresses=127.0.
 sleep 0.3
 # 6. one username, shared_max + 1 client ids, each with the password in clear text
 log "$n: shared credentials"
-for i in $(seq -w 1 $((shared_max + 1))); do
+for i in $(seq -f %02g 1 $((shared_max + 1))); do
 	mpub -p "$port" -i "sensor-$i" -u "$fleet_user" -P "$fleet_pass" -q 1 \
 		-t "dt/sensor-$i/telemetry" -m '{"t":18.0}' || die "sensor-$i was refused"
 	expect $n mqtt.cleartext_credentials "sensor-$i" high \
@@ -396,7 +397,7 @@ expect $n mqtt.shared_credentials - high \
 # has its own username (so `meter` is not a shared credential) and sends no password (so
 # it is not a cleartext credential); the broker refuses with CONNACK 5, not authorized.
 log "$n: $flood_min refused logins on $authport"
-for i in $(seq -w 1 "$flood_min"); do
+for i in $(seq -f %02g 1 "$flood_min"); do
 	if mpub -p "$authport" -i "meter-$i" -u "meter-$i" -q 1 -t "dt/meter-$i/telemetry" -m x \
 		>"$tmp/meter-$i.log" 2>&1; then
 		die "meter-$i was accepted on $authport"
@@ -466,7 +467,7 @@ pcap, ports, mbport = sys.argv[1], {int(p) for p in sys.argv[2].split(",")}, int
 # tshark knows MQTT on 1883 only: the password-only listener needs a decode-as
 da = sum((["-d", "tcp.port==%d,mqtt" % p] for p in sorted(ports) if p != 1883), [])
 out = subprocess.run(["tshark", "-r", pcap] + da + ["-T", "json", "--no-duplicate-keys",
-                      "-j", "frame ip tcp mqtt mbtcp modbus"],
+                      "-J", "frame ip tcp mqtt mbtcp modbus"],
                      check=True, capture_output=True, text=True).stdout
 frames = json.loads(out) if out.strip() else []
 
@@ -597,20 +598,20 @@ n=rules-mqtt
 want $n mqtt_connect $((5 + 1 + 1 + 1 + 2 + shared_max + 1 + flood_min))
 want $n mqtt_connack_refused "$flood_min"
 want $n mqtt_refused_codes 5
-want $n mqtt_refused "$(for i in $(seq -w 1 "$flood_min"); do echo "meter-$i@$authport"; done | sort | paste -sd,)"
+want $n mqtt_refused "$(for i in $(seq -f %02g 1 "$flood_min"); do echo "meter-$i@$authport"; done | sort | paste -sd,)"
 awk -v s="$(got $n mqtt_refused_span_s)" -v w="$flood_window" 'BEGIN { exit !(s < w) }' ||
 	die "$n: the refusals span $(got $n mqtt_refused_span_s) s, not within ${flood_window} s"
 want $n mqtt_connect_password $((1 + shared_max + 1))
 want $n mqtt_password_logins "$({
 	echo "dev-2:dev-2@$port"
-	for i in $(seq -w 1 $((shared_max + 1))); do echo "$fleet_user:sensor-$i@$port"; done
+	for i in $(seq -f %02g 1 $((shared_max + 1))); do echo "$fleet_user:sensor-$i@$port"; done
 } | sort | paste -sd,)"
 want $n mqtt_v5_clients dev-9
 want $n mqtt_subscriptions "$(printf '%s\n' 'scanner:#' 'dev-7:dt/+/telemetry' 'dev-8:$SYS/#' \
 	'dev-9:$share/grp/dt/#' 'ops-console:#' 'dev-5:cmd/dev-5/reboot' 'dev-3:cmd/dev-4/#' | sort | paste -sd,)"
 want $n mqtt_client_publishes "$({
 	printf '%s\n' dev-5:dt/dev-5/telemetry dev-3:dt/dev-4/telemetry dev-2:dt/dev-2/telemetry dev-6:dt/dev-6/telemetry
-	for i in $(seq -w 1 $((shared_max + 1))); do echo "sensor-$i:dt/sensor-$i/telemetry"; done
+	for i in $(seq -f %02g 1 $((shared_max + 1))); do echo "sensor-$i:dt/sensor-$i/telemetry"; done
 } | sort | paste -sd,)"
 want $n mqtt_multi_address_ids "dev-6=127.0.0.6+127.0.0.7"
 want $n modbus_adus 0
@@ -630,7 +631,8 @@ want $n mqtt_connect 4
 want $n mqtt_connack_refused 0
 want $n mqtt_connect_password 0
 want $n mqtt_subscriptions dev-1:cmd/dev-1/reboot
-want $n mqtt_client_publishes "dev-1:dt/dev-1/telemetry,dev-12:dt/dev-12/telemetry,dev-13:dt/dev-13/status,ops-console:cmd/dev-1/reboot"
+want $n mqtt_client_publishes "$(printf '%s\n' dev-1:dt/dev-1/telemetry dev-12:dt/dev-12/telemetry \
+	dev-13:dt/dev-13/status ops-console:cmd/dev-1/reboot | sort | paste -sd,)"
 want $n modbus_writes "$(printf '%s\n' "$writer_ok:fc6@1*1" "$writer_ok:fc16@10*3" "$writer_ok:fc5@1*1" \
 	"$writer_ok:fc15@20*3" | sort | paste -sd,)"
 [ -s "$tmp/$n.alerts.tsv" ] && die "$n: the clean capture expects alerts"

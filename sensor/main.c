@@ -1,5 +1,6 @@
 /* main.c - the iotwatch command line (DESIGN §3): options, configuration, signals, and
  * the capture loop. Exit status: 0 success, 1 runtime failure, 2 usage or configuration. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -252,6 +253,20 @@ int main(int argc, char **argv)
 	if (nfiles && nifaces) {
 		iw_config_free(&cfg);
 		return die2("-r and -i cannot be mixed", NULL);
+	}
+
+	if (so.devices_path && strcmp(so.devices_path, "-")) {
+		/* the inventory is written at the end: find out now that it cannot be */
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", so.devices_path);
+		FILE *f = fopen(tmp, "w");
+		if (!f) {
+			fprintf(stderr, "iotwatch: --devices %s: %s\n", so.devices_path, strerror(errno));
+			iw_config_free(&cfg);
+			return 1;
+		}
+		fclose(f);
+		unlink(tmp);
 	}
 
 	/* SIGINT/SIGTERM interrupt a blocked read (a stalled pipe) so the run can end;

@@ -186,7 +186,8 @@ static char *dup_str(const char *v)
 	return c;
 }
 
-static void emit_alert(struct iw_sensor *s, const char *rule, const char *device, const char *json, size_t len)
+static void emit_alert(struct iw_sensor *s, const char *rule, const char *device, const char *json,
+                       size_t len)
 {
 	count_named(s->alerts, &s->n_alerts, rule);
 	for (unsigned i = 0; i < s->n_exp; i++)
@@ -266,8 +267,8 @@ static void device_seen(struct iw_sensor *s, const struct iw_event *ev)
 	}
 	if (ev->endpoint)
 		d.region = ev->endpoint->region;
-	if (ev->kind == IW_EV_TLS && ev->u.tls.type == IW_TLS_CERTIFICATE && ev->u.tls.dir == IW_DIR_TOSERVER &&
-	    ev->u.tls.n_certs && ev->u.tls.cert_ok[0]) {
+	if (ev->kind == IW_EV_TLS && ev->u.tls.type == IW_TLS_CERTIFICATE &&
+	    ev->u.tls.dir == IW_DIR_TOSERVER && ev->u.tls.n_certs && ev->u.tls.cert_ok[0]) {
 		d.cert_fp = ev->u.tls.certs[0].sha256;
 		int64_t na = ev->u.tls.certs[0].not_after;
 		d.cert_not_after_us = na > 0 ? (uint64_t)na * 1000000 : 0;
@@ -1191,7 +1192,8 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	if (cfg->state.backend && !strcmp(cfg->state.backend, "redis")) {
 		const char *pw = NULL, *env = cfg->state.redis.password_env;
 		if (env && *env && !(pw = getenv(env))) {
-			snprintf(err, errlen, "state.redis.password_env: environment variable %s is not set", env);
+			snprintf(err, errlen, "state.redis.password_env: environment variable %s is not set",
+			         env);
 			goto fail;
 		}
 		s->redis_cfg = (struct iw_redis_cfg){
@@ -1483,14 +1485,15 @@ static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_
 		fprintf(o, "  capture_errors %llu\n", (unsigned long long)s->capture_errors);
 	struct iw_store_stats ss;
 	iw_store_stats(s->store, &ss);
-	fprintf(o, "  state %s devices %llu evicted %llu sets %llu alert_keys %llu\n", ss.redis ? "redis" : "memory",
-	        (unsigned long long)ss.devices, (unsigned long long)ss.devices_evicted, (unsigned long long)ss.sets,
+	fprintf(o, "  state %s devices %llu evicted %llu sets %llu alert_keys %llu\n",
+	        ss.redis ? "redis" : "memory", (unsigned long long)ss.devices,
+	        (unsigned long long)ss.devices_evicted, (unsigned long long)ss.sets,
 	        (unsigned long long)ss.alert_keys);
 	if (ss.redis)
 		fprintf(o, "  redis %s commands %llu replies %llu errors %llu failures %llu dropped %llu\n",
-		        ss.r.up ? "up" : "down", (unsigned long long)ss.r.commands, (unsigned long long)ss.r.replies,
-		        (unsigned long long)ss.r.errors, (unsigned long long)ss.r.failures,
-		        (unsigned long long)ss.r.dropped);
+		        ss.r.up ? "up" : "down", (unsigned long long)ss.r.commands,
+		        (unsigned long long)ss.r.replies, (unsigned long long)ss.r.errors,
+		        (unsigned long long)ss.r.failures, (unsigned long long)ss.r.dropped);
 	fprintf(o, "  elapsed_s %.3f\n", elapsed_s);
 	fprintf(o, "  pps %.0f\n", elapsed_s > 0 ? (double)s->packets / elapsed_s : 0.0);
 	fprintf(o, "  mbps %.1f\n", elapsed_s > 0 ? (double)s->bytes / elapsed_s / 1e6 : 0.0);

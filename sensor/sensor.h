@@ -16,11 +16,11 @@
 struct iw_sensor;
 
 struct iw_sensor_opts {
-	const char *alerts_path; /* -o: replaces exporters.jsonl.path; NULL: the configuration's */
-	const char *events_path; /* -e: every event as JSON lines; NULL: none */
+	const char *alerts_path;  /* -o: replaces exporters.jsonl.path; NULL: the configuration's */
+	const char *events_path;  /* -e: every event as JSON lines; NULL: none */
 	const char *devices_path; /* --devices: the device inventory as JSON lines; NULL: none */
-	bool stats;              /* --stats: stats record at the end and a summary on stderr */
-	bool no_ndpi;            /* classify by probes and ports only (benchmarks, tests) */
+	bool stats;               /* --stats: stats record at the end and a summary on stderr */
+	bool no_ndpi;             /* classify by probes and ports only (benchmarks, tests) */
 	const struct iw_parser *const *parsers; /* NULL-terminated; NULL: iw_parsers (tests) */
 	const struct iw_rule *const *rules;     /* NULL-terminated; NULL: iw_rules (tests) */
 };

@@ -643,5 +643,35 @@ else
 	skip "progress line" "script(1) or gcc missing"
 fi
 
+# ---- the device inventory (--devices) and the state configuration ----
+run "$IW" -r pcaps/demo.pcap -o /dev/null -e "$T/dev-events.jsonl" --devices "$T/devices.jsonl" -q
+python3 - "$T/dev-events.jsonl" "$T/devices.jsonl" >"$T/dev.out" 2>&1 <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+inv = [json.loads(l) for l in open(sys.argv[2])]
+want = {}
+for r in ev:
+    d = r.get("device", {}).get("id")
+    if d:
+        want.setdefault(d, set())
+        if r["event_type"] not in ("flow", "stats"):
+            want[d].add(r["event_type"])
+got = {r["device"]: set(r["protocols"]) for r in inv}
+ids = [r["device"] for r in inv]
+assert ids == sorted(ids), "not ordered by id: %s" % ids
+assert got == want, "inventory %s, events say %s" % (got, want)
+for r in inv:
+    assert r["first_seen"] <= r["last_seen"], r
+print("%d devices" % len(inv))
+PY
+check "--devices: one line per device id of the events, ordered, with the protocols they used" \
+	$((RC + $?)) "exit $RC, $(tail -n 1 "$T/dev.out")"
+run "$IW" -r pcaps/demo.pcap -o /dev/null --devices /nonexistent/dir/devices.jsonl -q
+[ "$RC" -eq 1 ] && grep -q '^iotwatch: --devices /nonexistent/dir/devices.jsonl: No such file' "$T/err"
+check "--devices to a directory that does not exist: exit 1 before reading, one line" $? "exit $RC: $(errline)"
+run env -u IW_NO_SUCH_VAR "$IW" -r pcaps/demo.pcap --set state.backend=redis --set state.redis.password_env=IW_NO_SUCH_VAR
+[ "$RC" -eq 2 ] && [ "$(errline)" = "iotwatch: state.redis.password_env: environment variable IW_NO_SUCH_VAR is not set" ]
+check "state.redis.password_env naming an unset variable: exit 2, one line" $? "exit $RC: $(errline)"
+
 echo "test_cli: $npass passed, $nfail failed, $nskip skipped"
 [ "$nfail" -eq 0 ]
