@@ -204,9 +204,9 @@ uncapture() {
 # last connection (-naccept). -rev: every line comes back reversed.
 servers() {
 	start "$1-mtls" openssl s_server -accept "$srv:$mtls_port" -cert "$pki/server.pem" -key "$pki/server.key" \
-		-Verify 1 -CAfile "$pki/ca.pem" -verify_return_error -rev -naccept "$2"
+		-Verify 1 -CAfile "$pki/ca.pem" -verify_return_error -no_ticket -rev -naccept "$2"
 	start "$1-tls" openssl s_server -accept "$srv:$tls_port" -cert "$pki/server.pem" -key "$pki/server.key" \
-		-rev -naccept "$3"
+		-no_ticket -rev -naccept "$3"
 	wait_for $mtls_port
 	wait_for $tls_port
 }
@@ -617,7 +617,7 @@ want "rules-tls: the shared certificate's addresses" \
 	"$(awk -F'\t' -v fp="$(awk -F'\t' '$1 == "shared-cert" { print $4 }' "$pki/certs")" 'NR > 1 && $5 == "certificate" && $13 == fp { split($3, a, ":"); print a[1] }' "$tmp/rules-tls.rows" | paste -sd' ')" \
 	"127.0.0.21 127.0.0.22"
 want "rules-tls: region ClientHellos" \
-	"$(ts "$f" "${da[@]}" -Y 'tls.handshake.type == 1 and ip.src in {127.0.0.31 127.0.0.32}' -T fields -E separator=/s -e ip.src -e tls.handshake.extensions_server_name | paste -sd' ')" \
+	"$(ts "$f" "${da[@]}" -Y 'tls.handshake.type == 1 and (ip.src == 127.0.0.31 or ip.src == 127.0.0.32)' -T fields -E separator=/s -e ip.src -e tls.handshake.extensions_server_name | paste -sd' ')" \
 	"127.0.0.31 $sni_ok 127.0.0.32 $sni_off"
 want "rules-tls: expected alerts" "$(wc -l <"$tmp/rules-tls.alerts")" 27
 # the clean capture: 20 client certificates with 20 different notAfter dates, all beyond the
