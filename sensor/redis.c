@@ -1,50 +1,555 @@
-/* redis.c - placeholder until the Redis mirror lands (redis.h): never connects, so the
- * store runs on memory alone. */
+/* redis.c - the Redis mirror of device state (DESIGN §7; the contract is redis.h), one
+ * non-blocking hiredis connection.
+ *
+ * Appends format commands into hiredis's output buffer and nothing else; iw_redis_poll
+ * alone writes that buffer and reads replies, each step gated by a poll() with a zero
+ * timeout, so neither ever waits for the network. Redis answers in command order, so a
+ * FIFO of what each command expects (nothing, a set's count, a claim's token, a step of
+ * the handshake) is all the bookkeeping replies need.
+ *
+ *   DOWN --retry due--> CONNECTING --SO_ERROR 0--> HANDSHAKE --AUTH, SELECT OK--> UP
+ *    ^                      |                          |                          |
+ *    +----------------------+--- any failure: one stderr line, backoff -----------+
+ *
+ * Without a password and with db 0 the handshake is empty and CONNECTING goes straight
+ * to UP. Only UP takes commands from the owner; the others drop them (counted), because
+ * the owner pushes everything again when resync is called. */
 #include "redis.h"
 
-#include <stddef.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../parsers/alloc.h"
+
+#define OBUF_MAX           (64u << 20) /* unsent bytes past which new commands are dropped */
+#define BACKOFF_MIN_MS     1000
+#define BACKOFF_MAX_MS     30000
+#define CONNECT_TIMEOUT_MS 5000 /* TCP connect plus AUTH and SELECT */
+#define CLAIM_TTL_S        86400
+#define IO_ROUNDS          64 /* reads (16 KB each in hiredis) or writes per poll */
+
+enum conn { C_DOWN, C_CONNECTING, C_HANDSHAKE, C_UP };
+
+/* what the reply to one command is for */
+enum want { W_NONE, W_COUNT, W_CLAIM, W_AUTH, W_SELECT };
+
+struct pend {
+	enum want want;
+	uint64_t token; /* W_CLAIM */
+	char *name;     /* W_COUNT: the set's name, owned */
+};
+
+struct iw_redis {
+	char *host, *password, *prefix;
+	unsigned port, db;
+	uint64_t ttl_s;
+	struct iw_redis_cb cb;
+
+	redisContext *c; /* NULL while DOWN */
+	enum conn st;
+	uint64_t t_connect_ms;   /* when the current attempt started */
+	uint64_t next_try_ms;    /* DOWN: when to try again */
+	uint64_t backoff_ms;     /* the wait after the next failure */
+	unsigned handshake_left; /* AUTH and SELECT replies still awaited */
+	bool down_said;          /* the down line is printed, the up line not yet */
+
+	struct pend *q; /* ring of pending commands, oldest at qhead */
+	size_t qcap, qhead, qn;
+
+	struct iw_redis_stats s;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *dup_str(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = iw_malloc(n);
+	memcpy(d, s, n);
+	return d;
+}
+
+/* ---- the FIFO of pending commands ---- */
+
+static void q_push(struct iw_redis *r, enum want want, uint64_t token, const char *name)
+{
+	if (r->qn == r->qcap) {
+		size_t cap = r->qcap ? r->qcap * 2 : 64;
+		struct pend *v = iw_malloc(cap * sizeof(*v));
+		for (size_t i = 0; i < r->qn; i++)
+			v[i] = r->q[(r->qhead + i) % r->qcap];
+		free(r->q);
+		r->q = v;
+		r->qcap = cap;
+		r->qhead = 0;
+	}
+	struct pend *p = &r->q[(r->qhead + r->qn) % r->qcap];
+	p->want = want;
+	p->token = token;
+	p->name = name ? dup_str(name) : NULL;
+	r->qn++;
+}
+
+static bool q_pop(struct iw_redis *r, struct pend *out)
+{
+	if (!r->qn)
+		return false;
+	*out = r->q[r->qhead];
+	r->qhead = (r->qhead + 1) % r->qcap;
+	r->qn--;
+	return true;
+}
+
+/* ---- connection state ---- */
+
+static void host_line(const struct iw_redis *r, const char *what)
+{
+	fprintf(stderr, "iotwatch: redis %s:%u: %s\n", r->host, r->port, what);
+}
+
+/* Ends the connection: says so once, forgets the context, answers every pending claim
+ * with unanswered and schedules the next attempt. reason may point into the context. */
+static void fail(struct iw_redis *r, const char *reason)
+{
+	/* a copy fit for one log line: the reason may be a server's error text */
+	char why[160];
+	size_t n = 0;
+	for (const char *s = reason; *s && n < sizeof(why) - 1; s++, n++)
+		why[n] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	while (n && (why[n - 1] == '.' || why[n - 1] == ' '))
+		n--;
+	why[n] = '\0';
+	/* hiredis and strerror capitalise; ours is the middle of a sentence */
+	if (why[0] >= 'A' && why[0] <= 'Z' && why[1] >= 'a' && why[1] <= 'z')
+		why[0] = (char)(why[0] - 'A' + 'a');
+
+	if (!r->down_said) {
+		char line[256];
+		snprintf(line, sizeof(line), "%s; state kept in memory, retrying", why);
+		host_line(r, line);
+		r->down_said = true;
+	}
+	r->s.failures++;
+	if (r->c)
+		redisFree(r->c);
+	r->c = NULL;
+	r->st = C_DOWN;
+	r->handshake_left = 0;
+	r->next_try_ms = now_ms() + r->backoff_ms;
+	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+
+	/* state is DOWN before any callback runs: a claim made from one returns false */
+	struct pend p;
+	while (q_pop(r, &p)) {
+		if (p.want == W_NONE || p.want == W_COUNT || p.want == W_CLAIM)
+			r->s.dropped++;
+		if (p.want == W_CLAIM && r->cb.unanswered)
+			r->cb.unanswered(r->cb.arg, p.token);
+		free(p.name);
+	}
+}
+
+static void become_up(struct iw_redis *r)
+{
+	r->st = C_UP;
+	r->backoff_ms = BACKOFF_MIN_MS;
+	if (r->down_said) {
+		host_line(r,
+		          r->s.connects ? "connected again, re-synchronising" : "connected, synchronising");
+		r->down_said = false;
+	}
+	r->s.connects++;
+	if (r->cb.resync)
+		r->cb.resync(r->cb.arg);
+}
+
+static void append(struct iw_redis *r, int argc, const char **argv, const size_t *lens, enum want want,
+                   uint64_t token, const char *name)
+{
+	/* hiredis fails an append only when it cannot allocate */
+	if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK)
+		iw_oom();
+	q_push(r, want, token, name);
+	r->s.commands++;
+}
+
+/* Whether ncmd more commands may be appended now; counts them dropped when not. */
+static bool room(struct iw_redis *r, unsigned ncmd)
+{
+	if (r->st != C_UP || sdslen(r->c->obuf) > OBUF_MAX) {
+		r->s.dropped += ncmd;
+		return false;
+	}
+	return true;
+}
+
+static void start_connect(struct iw_redis *r)
+{
+	r->t_connect_ms = now_ms();
+	r->st = C_CONNECTING;
+	/* an address does not block here; a host name is resolved by getaddrinfo, which may */
+	r->c = redisConnectNonBlock(r->host, (int)r->port);
+	if (!r->c)
+		iw_oom();
+	if (r->c->err)
+		fail(r, r->c->errstr);
+}
+
+/* CONNECTING: whether the non-blocking connect has finished, and how. */
+static void check_connect(struct iw_redis *r)
+{
+	struct pollfd pfd = {.fd = r->c->fd, .events = POLLOUT};
+	if (poll(&pfd, 1, 0) <= 0) {
+		if (now_ms() - r->t_connect_ms >= CONNECT_TIMEOUT_MS)
+			fail(r, "connect timed out");
+		return;
+	}
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(r->c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		fail(r, strerror(err));
+		return;
+	}
+	if (!(pfd.revents & POLLOUT)) {
+		fail(r, "connection closed while connecting");
+		return;
+	}
+	/* a peer that vanishes without a word is found by keepalive, not by waiting */
+	redisEnableKeepAlive(r->c);
+	r->handshake_left = 0;
+	if (r->password) {
+		const char *argv[] = {"AUTH", r->password};
+		size_t lens[] = {4, strlen(r->password)};
+		append(r, 2, argv, lens, W_AUTH, 0, NULL);
+		r->handshake_left++;
+	}
+	if (r->db) {
+		char db[16];
+		int n = snprintf(db, sizeof(db), "%u", r->db);
+		const char *argv[] = {"SELECT", db};
+		size_t lens[] = {6, (size_t)n};
+		append(r, 2, argv, lens, W_SELECT, 0, NULL);
+		r->handshake_left++;
+	}
+	if (r->handshake_left)
+		r->st = C_HANDSHAKE;
+	else
+		become_up(r);
+}
+
+/* ---- replies ---- */
+
+static void dispatch(struct iw_redis *r, const redisReply *rep)
+{
+	struct pend p;
+	if (!q_pop(r, &p)) {
+		fail(r, "reply to no command");
+		return;
+	}
+	r->s.replies++;
+	bool err = rep->type == REDIS_REPLY_ERROR;
+	if (err)
+		r->s.errors++;
+	switch (p.want) {
+	case W_NONE:
+		break;
+	case W_COUNT:
+		if (rep->type == REDIS_REPLY_INTEGER && rep->integer >= 0 && r->cb.count)
+			r->cb.count(r->cb.arg, p.name, (uint64_t)rep->integer);
+		break;
+	case W_CLAIM:
+		/* OK wins, nil loses; an error wins too: better two alerts than none */
+		if (r->cb.claimed)
+			r->cb.claimed(r->cb.arg, p.token, rep->type != REDIS_REPLY_NIL);
+		break;
+	case W_AUTH:
+	case W_SELECT:
+		if (err) {
+			char why[160];
+			snprintf(why, sizeof(why), "%s refused: %.*s", p.want == W_AUTH ? "AUTH" : "SELECT",
+			         (int)(rep->len < 120 ? rep->len : 120), rep->str ? rep->str : "");
+			fail(r, why);
+		} else if (r->st == C_HANDSHAKE && !--r->handshake_left) {
+			become_up(r);
+		}
+		break;
+	}
+	free(p.name);
+}
+
+/* hiredis writes with write(2): a peer gone away would raise SIGPIPE and end the whole
+ * sensor unless something ignores it. Block it around the write and take back one that
+ * the write raised, leaving the process's disposition alone. */
+static int write_guarded(redisContext *c, int *done)
+{
+	sigset_t pipe_set, old, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	bool was_pending = sigismember(&pending, SIGPIPE);
+	int rc = redisBufferWrite(c, done);
+	if (rc != REDIS_OK && !was_pending) {
+		sigpending(&pending);
+		if (sigismember(&pending, SIGPIPE)) {
+			struct timespec zero = {0, 0};
+			sigtimedwait(&pipe_set, NULL, &zero);
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+static bool fd_ready(int fd, short events)
+{
+	struct pollfd pfd = {.fd = fd, .events = events};
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (events | POLLERR | POLLHUP));
+}
+
+static void do_write(struct iw_redis *r)
+{
+	for (int i = 0; i < IO_ROUNDS && r->c && sdslen(r->c->obuf); i++) {
+		if (!fd_ready(r->c->fd, POLLOUT))
+			return;
+		size_t before = sdslen(r->c->obuf);
+		int done = 0;
+		if (write_guarded(r->c, &done) != REDIS_OK) {
+			fail(r, r->c->errstr);
+			return;
+		}
+		if (done || sdslen(r->c->obuf) == before)
+			return;
+	}
+}
+
+static void do_read(struct iw_redis *r)
+{
+	for (int i = 0; i < IO_ROUNDS && r->c; i++) {
+		if (!fd_ready(r->c->fd, POLLIN))
+			return;
+		if (redisBufferRead(r->c) != REDIS_OK) {
+			fail(r, r->c->errstr);
+			return;
+		}
+		while (r->c) {
+			void *rep = NULL;
+			if (redisGetReplyFromReader(r->c, &rep) != REDIS_OK) {
+				fail(r, r->c->errstr);
+				return;
+			}
+			if (!rep)
+				break;
+			dispatch(r, rep);
+			freeReplyObject(rep);
+		}
+	}
+}
+
+/* ---- the interface ---- */
 
 struct iw_redis *iw_redis_new(const struct iw_redis_cfg *cfg, const struct iw_redis_cb *cb)
 {
-	(void)cfg;
-	(void)cb;
-	return NULL;
+	struct iw_redis *r = iw_calloc(1, sizeof(*r));
+	r->host = dup_str(cfg->host ? cfg->host : "127.0.0.1");
+	r->password = cfg->password ? dup_str(cfg->password) : NULL;
+	r->prefix = dup_str(cfg->prefix ? cfg->prefix : "");
+	r->port = cfg->port;
+	r->db = cfg->db;
+	r->ttl_s = cfg->ttl_s;
+	if (cb)
+		r->cb = *cb;
+	r->backoff_ms = BACKOFF_MIN_MS;
+	start_connect(r);
+	return r;
 }
+
 void iw_redis_free(struct iw_redis *r)
 {
-	(void)r;
+	if (!r)
+		return;
+	if (r->c)
+		redisFree(r->c);
+	/* the owner is going away: pending claims get no callback */
+	struct pend p;
+	while (q_pop(r, &p))
+		free(p.name);
+	free(r->q);
+	free(r->host);
+	free(r->password);
+	free(r->prefix);
+	free(r);
 }
+
 bool iw_redis_up(const struct iw_redis *r)
 {
-	(void)r;
-	return false;
+	return r->st == C_UP;
 }
-void iw_redis_device(struct iw_redis *r, const char *id, const char *const *f, const char *const *v,
+
+/* prefix + a + b (+ c + d): a key, with its length in *len; the caller frees it. */
+static char *key_make(const struct iw_redis *r, size_t *len, const char *a, const char *b, const char *c,
+                      const char *d)
+{
+	const char *parts[] = {r->prefix, a, b, c, d};
+	size_t lens[5], total = 0;
+	for (int i = 0; i < 5; i++) {
+		lens[i] = parts[i] ? strlen(parts[i]) : 0;
+		total += lens[i];
+	}
+	char *k = iw_malloc(total + 1), *o = k;
+	for (int i = 0; i < 5; i++) {
+		memcpy(o, parts[i] ? parts[i] : "", lens[i]);
+		o += lens[i];
+	}
+	*o = '\0';
+	*len = total;
+	return k;
+}
+
+static void append_expire(struct iw_redis *r, const char *key, size_t klen, uint64_t ttl_s)
+{
+	char ttl[24];
+	int n = snprintf(ttl, sizeof(ttl), "%" PRIu64, ttl_s);
+	const char *argv[] = {"EXPIRE", key, ttl};
+	size_t lens[] = {6, klen, (size_t)n};
+	append(r, 3, argv, lens, W_NONE, 0, NULL);
+}
+
+void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fields, const char *const *values,
                      unsigned n)
 {
-	(void)r, (void)id, (void)f, (void)v, (void)n;
+	unsigned pairs = 0;
+	for (unsigned i = 0; i < n; i++)
+		pairs += fields[i] && values[i];
+	/* HSET without a pair is an error; with one the hash exists and may take a TTL */
+	if (!pairs || !room(r, r->ttl_s ? 2 : 1))
+		return;
+	size_t klen;
+	char *key = key_make(r, &klen, "dev:", id, NULL, NULL);
+	size_t argc = 2 + 2 * (size_t)pairs;
+	const char **argv = iw_malloc(argc * sizeof(*argv));
+	size_t *lens = iw_malloc(argc * sizeof(*lens));
+	argv[0] = "HSET";
+	lens[0] = 4;
+	argv[1] = key;
+	lens[1] = klen;
+	size_t j = 2;
+	for (unsigned i = 0; i < n; i++) {
+		if (!fields[i] || !values[i])
+			continue;
+		argv[j] = fields[i];
+		lens[j++] = strlen(fields[i]);
+		argv[j] = values[i];
+		lens[j++] = strlen(values[i]);
+	}
+	append(r, (int)argc, argv, lens, W_NONE, 0, NULL);
+	if (r->ttl_s)
+		append_expire(r, key, klen, r->ttl_s);
+	free(argv);
+	free(lens);
+	free(key);
 }
-void iw_redis_set_add(struct iw_redis *r, const char *name, const char *m, uint64_t ts, uint64_t w,
-                      uint64_t ttl)
+
+void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
+                      uint64_t window_us, uint64_t ttl_s)
 {
-	(void)r, (void)name, (void)m, (void)ts, (void)w, (void)ttl;
+	uint64_t ttl = ttl_s ? ttl_s : r->ttl_s;
+	if (!room(r, (window_us ? 3 : 2) + (ttl ? 1 : 0)))
+		return;
+	size_t klen, mlen = strlen(member);
+	char *key = key_make(r, &klen, name, NULL, NULL, NULL);
+	if (window_us) {
+		/* scores are exact in a double up to 2^53 us, far beyond any packet time */
+		char score[24], cut[24];
+		int sn = snprintf(score, sizeof(score), "%" PRIu64, ts_us);
+		int cn = snprintf(cut, sizeof(cut), "(%" PRIu64, ts_us > window_us ? ts_us - window_us : 0);
+		const char *rem[] = {"ZREMRANGEBYSCORE", key, "-inf", cut};
+		size_t rem_lens[] = {16, klen, 4, (size_t)cn};
+		append(r, 4, rem, rem_lens, W_NONE, 0, NULL);
+		const char *add[] = {"ZADD", key, score, member};
+		size_t add_lens[] = {4, klen, (size_t)sn, mlen};
+		append(r, 4, add, add_lens, W_NONE, 0, NULL);
+	} else {
+		const char *add[] = {"SADD", key, member};
+		size_t add_lens[] = {4, klen, mlen};
+		append(r, 3, add, add_lens, W_NONE, 0, NULL);
+	}
+	if (ttl)
+		append_expire(r, key, klen, ttl);
+	const char *card[] = {window_us ? "ZCARD" : "SCARD", key};
+	size_t card_lens[] = {5, klen};
+	append(r, 2, card, card_lens, W_COUNT, 0, name);
+	free(key);
 }
-bool iw_redis_claim(struct iw_redis *r, const char *rule, const char *key, uint64_t ttl, uint64_t token)
+
+bool iw_redis_claim(struct iw_redis *r, const char *rule, const char *key, uint64_t ttl_s, uint64_t token)
 {
-	(void)r, (void)rule, (void)key, (void)ttl, (void)token;
-	return false;
+	if (!room(r, 1))
+		return false;
+	size_t klen;
+	char *k = key_make(r, &klen, "alerted:", rule, ":", key);
+	char ttl[24];
+	/* EX 0 is an error in Redis: no TTL given means the de-duplication day */
+	int n = snprintf(ttl, sizeof(ttl), "%" PRIu64, ttl_s ? ttl_s : CLAIM_TTL_S);
+	const char *argv[] = {"SET", k, "1", "NX", "EX", ttl};
+	size_t lens[] = {3, klen, 1, 2, 2, (size_t)n};
+	append(r, 6, argv, lens, W_CLAIM, token, NULL);
+	free(k);
+	return true;
 }
+
 void iw_redis_poll(struct iw_redis *r)
 {
-	(void)r;
+	if (r->st == C_DOWN && now_ms() >= r->next_try_ms)
+		start_connect(r);
+	if (r->st == C_CONNECTING)
+		check_connect(r);
+	if (r->st != C_HANDSHAKE && r->st != C_UP)
+		return;
+	/* write, read, and write again what the replies' callbacks (resync) appended */
+	do_write(r);
+	do_read(r);
+	do_write(r);
+	if (r->st == C_HANDSHAKE && now_ms() - r->t_connect_ms >= CONNECT_TIMEOUT_MS)
+		fail(r, "no answer to the handshake");
 }
-void iw_redis_drain(struct iw_redis *r, unsigned ms)
+
+void iw_redis_drain(struct iw_redis *r, unsigned timeout_ms)
 {
-	(void)r, (void)ms;
+	uint64_t end = now_ms() + timeout_ms;
+	for (;;) {
+		iw_redis_poll(r);
+		/* every append queues an entry, so none left means nothing unsent or unanswered */
+		if (!r->qn || !r->c)
+			return;
+		uint64_t now = now_ms();
+		if (now >= end)
+			return;
+		uint64_t wait = end - now < 50 ? end - now : 50;
+		struct pollfd pfd = {.fd = r->c->fd, .events = POLLIN};
+		if (sdslen(r->c->obuf))
+			pfd.events |= POLLOUT;
+		poll(&pfd, 1, (int)wait);
+	}
 }
+
 void iw_redis_stats(const struct iw_redis *r, struct iw_redis_stats *out)
 {
-	(void)r;
-	memset(out, 0, sizeof(*out));
+	*out = r->s;
+	out->up = r->st == C_UP;
 }

@@ -12,10 +12,10 @@
  *                          time in microseconds (ZADD, ZREMRANGEBYSCORE, ZCARD)
  *   <p>alerted:<rule>:<key> SET NX with a one-day expiry: the fleet's de-duplication
  *
- * When the connection fails the mirror says so once on stderr, drops what it had not
- * sent (memory keeps the truth), and reconnects with backoff (1 s doubling to 30 s, on
- * the wall clock); once connected again it calls resync so that the owner pushes its
- * whole state again. The password comes from the environment variable named by
+ * When the connection fails the mirror says so once on stderr, drops what had no answer
+ * yet, sent or not (memory keeps the truth), and reconnects with backoff (1 s doubling
+ * to 30 s, on the wall clock); once connected again it calls resync so that the owner
+ * pushes its whole state again. The password comes from the environment variable named by
  * state.redis.password_env, never from the configuration file. */
 #ifndef IW_REDIS_H
 #define IW_REDIS_H
@@ -34,8 +34,10 @@ struct iw_redis_cfg {
 	uint64_t ttl_s;
 };
 
+/* Every callback may be NULL. They run only inside iw_redis_poll and iw_redis_drain; they
+ * may append (resync does) but must not free the mirror. */
 struct iw_redis_cb {
-	/* the set's cardinality after an add of ours */
+	/* the set's cardinality after an add of ours; name as given to iw_redis_set_add */
 	void (*count)(void *arg, const char *name, uint64_t n);
 	/* a claim's answer: won is true when this sensor is the first of the fleet */
 	void (*claimed)(void *arg, uint64_t token, bool won);
@@ -46,30 +48,39 @@ struct iw_redis_cb {
 	void *arg;
 };
 
+/* commands appended (AUTH and SELECT included) and replies read; errors: error replies;
+ * connects: connections that got to up; failures: attempts refused and connections lost;
+ * dropped: commands refused while down or past the 64 MB of unsent output, and those
+ * that were pending when a connection was lost. */
 struct iw_redis_stats {
 	uint64_t commands, replies, errors, connects, failures, dropped;
 	bool up;
 };
 
-/* Starts connecting (non-blocking). NULL only on allocation failure; an unreachable
- * server is not an error here (the sensor runs on memory and retries). */
+/* Starts connecting (non-blocking). Never NULL: allocation failure aborts (alloc.h); an
+ * unreachable server is not an error here (the sensor runs on memory and retries). cfg's
+ * strings and cb are copied. Give host as an address: a name is resolved by hiredis
+ * (getaddrinfo, blocking) at every connection attempt, iw_redis_poll's included. */
 struct iw_redis *iw_redis_new(const struct iw_redis_cfg *cfg, const struct iw_redis_cb *cb);
+/* Pending claims get no callback. */
 void iw_redis_free(struct iw_redis *r);
 
 bool iw_redis_up(const struct iw_redis *r);
 
-/* HSET of the device's hash; fields and values are n pairs. */
+/* HSET of the device's hash, then EXPIRE with the configured ttl (none when 0); fields
+ * and values are n pairs, a pair with a NULL left out; no pair left sends nothing. */
 void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fields, const char *const *values,
                      unsigned n);
 
 /* Adds member to set name (window_us > 0: a sorted set scored ts_us whose members older
- * than ts_us - window_us are removed first); ttl_s 0 means the configured ttl. The
- * cardinality comes back through cb.count. */
+ * than ts_us - window_us are removed first); ttl_s 0 means the configured ttl (and both 0,
+ * no expiry). The cardinality comes back through cb.count. */
 void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
                       uint64_t window_us, uint64_t ttl_s);
 
-/* SET <p>alerted:<rule>:<key> NX EX ttl_s; the answer comes through cb.claimed with
- * token. Returns false, sending nothing, when not connected: the caller decides alone. */
+/* SET <p>alerted:<rule>:<key> NX EX ttl_s (0: one day); the answer comes through
+ * cb.claimed with token, or cb.unanswered if the connection is lost first. Returns false,
+ * sending nothing, when not connected or the output is full: the caller decides alone. */
 bool iw_redis_claim(struct iw_redis *r, const char *rule, const char *key, uint64_t ttl_s, uint64_t token);
 
 /* Non-blocking I/O: connects or reconnects when due, writes what is buffered, reads and

@@ -574,8 +574,13 @@ uint64_t iw_store_pending(const struct iw_store *st)
 
 void iw_store_drain(struct iw_store *st, unsigned timeout_ms)
 {
-	if (st->redis)
-		iw_redis_drain(st->redis, timeout_ms);
+	if (!st->redis)
+		return;
+	/* last_seen reaches Redis at most once a minute on the way; at the end, all of it */
+	for (struct dev *d = st->dev_lru.head; d; d = d->next)
+		if (d->dirty || d->last_us != d->synced_us)
+			dev_push(st, d);
+	iw_redis_drain(st->redis, timeout_ms);
 }
 
 static int dev_cmp(const void *a, const void *b)
