@@ -54,9 +54,10 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 # ---- demo: replay the bundled capture and show what came out ----
-demo: all
-	@echo "== iotwatch -r pcaps/demo.pcap --stats -e - (events, then the stats record)"
-	./iotwatch -r pcaps/demo.pcap -o - -e - --stats -q
+demo:
+	@sh scripts/deps.sh demo
+	$(MAKE) iotwatch
+	@sh scripts/demo.sh
 
 # ---- tests ----
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB)

@@ -1,17 +1,19 @@
 #!/bin/sh
 # Installs the Debian 12 packages iotwatch needs to build, test and benchmark.
-# Called by the Makefile; installs only what is missing. Usage: deps.sh build|test|bench
+# Called by the Makefile; installs only what is missing. Usage: deps.sh build|demo|test|bench|fuzz
 set -eu
 build="gcc make pkg-config libpcap-dev libndpi-dev libhiredis-dev libcyaml-dev librdkafka-dev libssl-dev libjson-c-dev"
+demo="$build jq"
 test="$build libcmocka-dev clang libclang-rt-14-dev jq python3 tshark tcpreplay redis-server iproute2"
 bench="$build libndpi-bin time redis-server"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in
 build) want=$build ;;
+demo) want=$demo ;;
 test) want=$test ;;
 bench) want=$bench ;;
 fuzz) want=$fuzz ;;
-*) echo "deps.sh: unknown set '$1' (build|test|bench|fuzz)" >&2; exit 2 ;;
+*) echo "deps.sh: unknown set '$1' (build|demo|test|bench|fuzz)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
