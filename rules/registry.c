@@ -1,6 +1,9 @@
-/* registry.c - the table of rules; one line per rule family (issue 5 fills it). */
+/* registry.c - the table of rules: one line per rule family (docs/rules.md). */
 #include "rule.h"
 
+extern const struct iw_rule iw_rule_mqtt;
+
 const struct iw_rule *const iw_rules[] = {
+    &iw_rule_mqtt,
     NULL,
 };
