@@ -406,7 +406,10 @@ static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event 
 
 /* ---- tunnels ---- */
 
-static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_type type, uint8_t reason)
+/* at_us: for an active record, the packet time it stands for when that is earlier than
+ * now (the moment a tunnel reached max_duration, which the packet clock jumped over). */
+static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_type type, uint8_t reason,
+                         uint64_t at_us)
 {
 	struct iw_event ev = {.kind = IW_EV_TUNNEL};
 	if (events_unread(s)) {
@@ -426,6 +429,10 @@ static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_
 	    .bytes_toclient = f->bytes[1],
 	    .reason = reason,
 	};
+	if (type == IW_TUNNEL_ACTIVE && at_us && at_us < s->now_us) {
+		ev.ts_us = at_us;
+		ev.u.tunnel.duration_us = at_us - f->first_us;
+	}
 	if (type == IW_TUNNEL_CLOSE) { /* the session ended at its last packet, not when the table let go */
 		ev.ts_us = f->last_us;
 		ev.u.tunnel.duration_us = f->last_us > f->first_us ? f->last_us - f->first_us : 0;
@@ -448,7 +455,7 @@ static void tunnel_open(struct iw_sensor *s, struct iw_flow *f, const char *kind
 	f->tun = t;
 	s->tunnels_open++;
 	s->tunnels_total++;
-	tunnel_event(s, f, IW_TUNNEL_OPEN, 0);
+	tunnel_event(s, f, IW_TUNNEL_OPEN, 0, 0);
 }
 
 static void tunnel_close(struct iw_sensor *s, struct iw_flow *f, enum iw_flow_end reason)
@@ -456,7 +463,7 @@ static void tunnel_close(struct iw_sensor *s, struct iw_flow *f, enum iw_flow_en
 	struct iw_flow_tunnel *t = f->tun;
 	if (!t)
 		return;
-	tunnel_event(s, f, IW_TUNNEL_CLOSE, (uint8_t)reason);
+	tunnel_event(s, f, IW_TUNNEL_CLOSE, (uint8_t)reason, 0);
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -480,7 +487,8 @@ static void tunnel_tick(struct iw_sensor *s)
 		if (at_max || (every && s->now_us - t->last_report_us >= every)) {
 			t->last_report_us = s->now_us;
 			t->reported_max |= at_max;
-			tunnel_event(s, t->flow, IW_TUNNEL_ACTIVE, 0);
+			/* a replay's clock may have jumped past the moment: the record says when it was */
+			tunnel_event(s, t->flow, IW_TUNNEL_ACTIVE, 0, at_max ? t->flow->first_us + max : 0);
 		}
 	}
 }

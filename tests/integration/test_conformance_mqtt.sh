@@ -20,8 +20,9 @@ trap 'rm -rf "$T"' EXIT
 
 # path <TAB> decode-as options
 : >"$T/list.tsv"
+# our captures: the rule captures' second broker listens on 1884 (pcaps/make-rules-mqtt.sh)
 for f in pcaps/*.pcap; do
-	[ -e "$f" ] && printf '%s\t\n' "$f" >>"$T/list.tsv"
+	[ -e "$f" ] && printf '%s\t%s\n' "$f" "-d tcp.port==1884,mqtt" >>"$T/list.tsv"
 done
 if [ -f "$PUBLIC/MANIFEST.tsv" ]; then
 	awk -F'\t' -v dir="$PUBLIC" '

@@ -96,12 +96,24 @@ for every in 3600 7200; do
 		!open && $2 ~ /(^|,)1(,|$)/ { open = 1; last = $1; sec = int($1); next }
 		open && int($1) != sec { sec = int($1); if ($1 - last >= e) { n++; last = $1 } }
 		END { print n + 0 }' "$T/long")
-	got=$(events "$LONG" --set rules.tunnel.report_interval=${every}s |
+	got=$(events "$LONG" --set rules.tunnel.report_interval=${every}s --set rules.tunnel.max_duration=365d |
 		jq -r 'select(.event_type=="tunnel" and .tunnel.type=="active") | .flow_id' | wc -l)
 	check "tls-tunnel-long: active records with report_interval ${every}s" "$want" "$got"
 done
-check "tls-tunnel-long: no active records with report_interval 0s" "0" \
-	"$(events "$LONG" --set rules.tunnel.report_interval=0s | jq -r 'select(.tunnel.type=="active") | 1' | wc -l)"
+check "tls-tunnel-long: no active records with report_interval 0s and max_duration 0s" "0" \
+	"$(events "$LONG" --set rules.tunnel.report_interval=0s --set rules.tunnel.max_duration=365d |
+		jq -r 'select(.tunnel.type=="active") | 1' | wc -l)"
+# with max_duration 12h, one active record stamped the moment the tunnel turned 12 h old
+# (the session's first packet + 43200 s, though the packet clock jumps past it), duration 43200
+want=$(awk -F'\t' 'NR == 1 { printf "%.6f 43200", $1 + 43200; exit }' "$T/long")
+got=$(events "$LONG" --set rules.tunnel.report_interval=0s |
+	jq -r 'select(.tunnel.type=="active") | "\(.timestamp) \(.tunnel.duration_s)"' |
+	python3 -c 'import sys, datetime
+for l in sys.stdin:
+    t, d = l.split()
+    e = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    print("%.6f %s" % (e, d))')
+check "tls-tunnel-long: report_interval 0s, max_duration 12h: one active record at 12 h of packet time" "$want" "$got"
 want=$(awk -F'\t' 'NR == 1 { a = $1 } { b = $1 } END { printf "%d", int(b - a) }' "$T/long")
 check "tls-tunnel-long: close duration_s is the capture's span (13 h)" "$want" \
 	"$(events "$LONG" | jq -r 'select(.tunnel.type=="close") | .tunnel.duration_s')"
