@@ -41,6 +41,7 @@
 struct fp_ent {
 	struct iw_lru_node n;
 	char *subject, *cn;
+	bool expiring_raised; /* tls.cert_expiring is once per certificate, not once a day */
 };
 
 /* An expiry bucket: the distinct issuers of the certificates in it. Key: its label. */
@@ -223,10 +224,14 @@ static void cert_free(void *p)
 
 /* ---- tls.cert_expiring ---- */
 
-static void expiring(struct iw_rule_ctx *ctx, const struct iw_event *ev, const struct iw_x509 *x)
+static void expiring(struct cert_state *st, struct iw_rule_ctx *ctx, const struct iw_event *ev,
+                     const struct iw_x509 *x)
 {
 	const struct iw_rules_cfg *cfg = ctx->cfg;
 	if (!x->sha256[0])
+		return;
+	const struct fp_ent *seen = iw_lru_find(&st->fps, x->sha256);
+	if (seen && seen->expiring_raised)
 		return;
 	int64_t now_us = u2i(ev->ts_us, TIME_LIMIT * US);
 	int64_t na_s = clamp64(x->not_after, -TIME_LIMIT, TIME_LIMIT);
@@ -260,6 +265,8 @@ static void expiring(struct iw_rule_ctx *ctx, const struct iw_event *ev, const s
 	kv_int(&a, "days_left", days);
 	kv_bool(&a, "expired", expired);
 	ctx->raise(ctx, &a, x->sha256);
+	struct fp_ent *f = iw_lru_put(&st->fps, x->sha256, ctx->max_entries, NULL);
+	f->expiring_raised = true;
 }
 
 /* ---- tls.shared_certificate ---- */
@@ -517,7 +524,7 @@ static void cert_event(void *p, struct iw_rule_ctx *ctx, const struct iw_event *
 	const struct iw_x509 *x = client_cert(ev, &decoded);
 	if (x) {
 		if (decoded)
-			expiring(ctx, ev, x);
+			expiring(st, ctx, ev, x);
 		shared(st, ctx, ev, x, decoded);
 		if (decoded)
 			predicted(st, ctx, ev, x);
