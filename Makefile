@@ -94,9 +94,10 @@ bench:
 # ---- fuzzing: each target for FUZZ_TIME seconds ----
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
 FUZZ_LIBSRC := $(filter-out parsers/classify.c,$(wildcard parsers/*.c)) $(wildcard exporters/*.c) \
-               $(wildcard rules/*.c) sensor/stream.c
+               $(wildcard rules/*.c) sensor/stream.c sensor/store.c sensor/redis.c
 # the whole-pipeline target also needs the rest of sensor/ and the nDPI glue
-FUZZ_PCAPSRC := $(filter-out sensor/main.c sensor/stream.c,$(wildcard sensor/*.c)) parsers/classify.c
+FUZZ_PCAPSRC := $(filter-out sensor/main.c sensor/stream.c sensor/store.c sensor/redis.c,$(wildcard sensor/*.c)) \
+                parsers/classify.c
 
 fuzz-build:
 	@sh scripts/deps.sh fuzz
