@@ -499,7 +499,11 @@ static void raise_reactive(struct cert_state *st, struct iw_rule_ctx *ctx, const
 	kv_strs(&a, "sample", devs, n);
 	kv_strs(&a, "reasons", reasons, nr);
 	kv_int(&a, "flood_min_devices", u2i(ctx->cfg->cert.flood_min_devices, INT64_MAX));
-	ctx->raise(ctx, &a, "reactive");
+	/* one flood an hour at most: a second flood hours later (another endpoint, another
+	 * batch) is news, a flood that goes on is said again each hour */
+	char subject[32];
+	snprintf(subject, sizeof(subject), "reactive:%" PRIu64, (uint64_t)(now_us / (3600 * US)));
+	ctx->raise(ctx, &a, subject);
 }
 
 static void reactive(struct cert_state *st, struct iw_rule_ctx *ctx, const struct iw_event *ev)

@@ -7,6 +7,7 @@ set -eu
 IOTWATCH=${IOTWATCH:-./iotwatch}
 mkdir -p build
 alerts=build/demo-alerts.jsonl devices=build/demo-devices.jsonl
+rm -f "$alerts" # the jsonl output appends, like a log; the demo starts afresh
 echo "== $IOTWATCH -r pcaps/demo-rules.pcap -c pcaps/demo-rules.yaml -o $alerts --devices $devices"
 "$IOTWATCH" -r pcaps/demo-rules.pcap -c pcaps/demo-rules.yaml -o "$alerts" --devices "$devices" -q
 echo

@@ -491,9 +491,20 @@ void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, 
 	}
 	if (ttl)
 		append_expire(r, key, klen, ttl);
-	const char *card[] = {window_us ? "ZCARD" : "SCARD", key};
-	size_t card_lens[] = {5, klen};
-	append(r, 2, card, card_lens, W_COUNT, 0, name);
+	if (window_us) {
+		/* the members within a window either side of ts: not those a replay of later
+		 * traffic left ahead of this one's clock */
+		char lo[24], hi[24];
+		int ln = snprintf(lo, sizeof(lo), "%" PRIu64, ts_us > window_us ? ts_us - window_us : 0);
+		int hn = snprintf(hi, sizeof(hi), "%" PRIu64, ts_us + window_us);
+		const char *count[] = {"ZCOUNT", key, lo, hi};
+		size_t count_lens[] = {6, klen, (size_t)ln, (size_t)hn};
+		append(r, 4, count, count_lens, W_COUNT, 0, name);
+	} else {
+		const char *card[] = {"SCARD", key};
+		size_t card_lens[] = {5, klen};
+		append(r, 2, card, card_lens, W_COUNT, 0, name);
+	}
 	free(key);
 }
 

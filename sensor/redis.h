@@ -9,7 +9,7 @@
  *   <p>dev:<id>            hash: first_seen, last_seen (RFC 3339), ip, client_id,
  *                          cert_cn, cert_fp, cert_not_after, region, protocols
  *   <p><set name>          a set (SADD/SCARD), or for windowed sets a sorted set scored by
- *                          time in microseconds (ZADD, ZREMRANGEBYSCORE, ZCARD)
+ *                          time in microseconds (ZADD, ZREMRANGEBYSCORE, ZCOUNT)
  *   <p>alerted:<rule>:<key> SET NX with a one-day expiry: the fleet's de-duplication
  *
  * When the connection fails the mirror says so once on stderr, drops what had no answer

@@ -129,6 +129,7 @@ struct feed {
 	struct iw_sensor *s;
 	struct iw_flow *f;
 	int dir;
+	bool ending; /* the parser's end(): what it says belongs to the flow's last packet */
 };
 
 static void count_named(struct named_count *t, unsigned *n, const char *name)
@@ -553,6 +554,8 @@ static void ctx_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 	}
 	char ip[64];
 	fill_common(fd->s, fd->f, ev, ip, sizeof(ip));
+	if (fd->ending && fd->f->last_us) /* not when the table let the flow go, maybe much later */
+		ev->ts_us = fd->f->last_us;
 	dispatch(fd->s, ev);
 }
 
@@ -592,6 +595,7 @@ static void feed_init(struct feed *fd, struct iw_sensor *s, struct iw_flow *f, i
 	fd->s = s;
 	fd->f = f;
 	fd->dir = dir;
+	fd->ending = false;
 }
 
 /* ---- app parsers ---- */
@@ -905,6 +909,7 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 	struct feed fd;
 	feed_init(&fd, s, f, IW_DIR_TOSERVER);
 	fd.ctx.end_reason = (uint8_t)reason;
+	fd.ending = true;
 	if (f->parser && f->parser->end)
 		f->parser->end(f->pstate, &fd.ctx);
 	if (f->pstate && f->parser->state_free)

@@ -495,6 +495,14 @@ static void test_window(void **state)
 	iw_redis_drain(r, 2000);
 	assert_int_equal(rec.count_n[4], 1);
 	assert_int_equal(int_cmd(c, "ZCARD %s", "iw:dev:cam-1:tunnels"), 1);
+
+	/* a replay of older traffic: m3 (scored T0 + 40 s) is ahead of its clock by more than
+	 * the window, so it stays in the set but is not counted */
+	iw_redis_set_add(r, name, "old", T0 + 20 * S, w, 60);
+	iw_redis_set_add(r, name, "old2", T0 + 31 * S, w, 60);
+	iw_redis_drain(r, 2000);
+	assert_int_equal(rec.count_n[5], 1);
+	assert_int_equal(rec.count_n[6], 2); /* old2 and m3 (9 s ahead); old left the window */
 	redisFree(c);
 	assert_int_equal(stats(r).errors, 0);
 	iw_redis_free(r);
