@@ -14,6 +14,7 @@
 
 #define DAY_US        (86400ull * 1000000)
 #define SYNC_EVERY_US (60ull * 1000000) /* a device's last_seen reaches Redis this often */
+#define DEV_ADDRS     4                 /* addresses kept per device */
 
 /* ---- a chained hash of named nodes ---- */
 
@@ -97,7 +98,9 @@ struct dev {
 	uint32_t protos;
 	bool dirty; /* changed since the last push to Redis */
 	char *client_id, *cert_cn, *cert_fp, *region;
-	char ip[48];
+	char ip[48];               /* the address it was seen at last */
+	char addrs[DEV_ADDRS][48]; /* the distinct addresses it used, most recent first */
+	unsigned n_addrs;
 };
 
 struct set;
@@ -267,6 +270,16 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	if (s->dev->ip && strcmp(d->ip, s->dev->ip)) {
 		snprintf(d->ip, sizeof(d->ip), "%s", s->dev->ip);
 		d->dirty = true;
+		/* to the front of the list of addresses, the oldest dropped when it is full */
+		unsigned k = 0;
+		while (k < d->n_addrs && strcmp(d->addrs[k], d->ip))
+			k++;
+		if (k == d->n_addrs && d->n_addrs < DEV_ADDRS)
+			d->n_addrs++;
+		if (k == DEV_ADDRS)
+			k--;
+		memmove(d->addrs[1], d->addrs[0], k * sizeof(d->addrs[0]));
+		memcpy(d->addrs[0], d->ip, sizeof(d->ip));
 	}
 	d->dirty |= set_str(&d->client_id, s->dev->client_id);
 	d->dirty |= set_str(&d->cert_cn, s->dev->cert_cn);
@@ -604,6 +617,10 @@ uint64_t iw_store_devices(struct iw_store *st, struct iw_json *j, FILE *out)
 		iw_json_time(j, "last_seen", d->last_us);
 		if (d->ip[0])
 			iw_json_str(j, "ip", d->ip);
+		iw_json_arr_begin(j, "addresses");
+		for (unsigned a = 0; a < d->n_addrs; a++)
+			iw_json_str(j, NULL, d->addrs[a]);
+		iw_json_arr_end(j);
 		if (d->client_id)
 			iw_json_str(j, "client_id", d->client_id);
 		if (d->cert_cn)

@@ -58,6 +58,7 @@ static void test_devices(void **state)
 	assert_non_null(b);
 	assert_true(a < b);
 	assert_non_null(strstr(b, "\"ip\":\"10.0.0.9\""));
+	assert_non_null(strstr(b, "\"addresses\":[\"10.0.0.9\",\"10.0.0.2\"]"));
 	assert_non_null(strstr(b, "\"protocols\":[\"mqtt\",\"tls\"]"));
 	assert_non_null(strstr(b, "\"first_seen\":\"2026-11-18T"));
 	assert_non_null(strstr(b, "\"events\":2"));
@@ -75,6 +76,17 @@ static void test_devices(void **state)
 	assert_int_equal(ss.devices, 2);
 	assert_int_equal(ss.devices_evicted, 1);
 	assert_false(ss.redis);
+
+	/* addresses: most recent first, four at most, a known one moves to the front */
+	for (int k = 0; k < 6; k++) {
+		char ip[16];
+		snprintf(ip, sizeof(ip), "10.0.1.%d", k);
+		seen(st, "dev-c", ip, T0 + (4 + (uint64_t)k) * S, 0);
+	}
+	seen(st, "dev-c", "10.0.1.3", T0 + 10 * S, 0);
+	inv = inventory(st, &n);
+	assert_non_null(strstr(inv, "\"addresses\":[\"10.0.1.3\",\"10.0.1.5\",\"10.0.1.4\",\"10.0.1.2\"]"));
+	free(inv);
 
 	/* an event without an id changes nothing */
 	seen(st, NULL, "10.0.0.4", T0, 0);
