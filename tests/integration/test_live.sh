@@ -101,12 +101,14 @@ if ! ip link set "$HOST_IF" up || ! ip netns exec "$NS" ip link set "$NS_IF" up;
 fi
 
 # ---- the reference: the same file read with -r ----
-timeout 60 "$IW" -r "$CAP" -o /dev/null -e "$T/offline.jsonl" --stats -q >/dev/null 2>"$T/offline.err"
+timeout 60 "$IW" -r "$CAP" -o /dev/null -e "$T/offline.jsonl" --devices "$T/offline.devices" --stats -q >/dev/null \
+	2>"$T/offline.err"
 rc=$?
 check "offline reference run (-r) exits 0" "$rc" "exit $rc$(grep -m 1 -v '^ \|stats$' "$T/offline.err" | sed 's/^/: /')"
 
 # ---- live ----
-"$IW" -i "$HOST_IF" -o /dev/null -e "$T/live.jsonl" --stats -q >/dev/null 2>"$T/live.err" &
+"$IW" -i "$HOST_IF" -o /dev/null -e "$T/live.jsonl" --devices "$T/live.devices" --stats -q >/dev/null \
+	2>"$T/live.err" &
 IW_PID=$!
 
 # capturing: a packet socket of that process is bound to the host end
@@ -142,6 +144,25 @@ failed=$(sed -n 's/^[[:space:]]*Failed packets:[[:space:]]*\([0-9]*\).*/\1/p' "$
 check "tcpreplay sent the capture" $? "exit $rc, ${sent:-?} packets sent, ${failed:-?} failed"
 
 sleep 0.5 # immediate mode delivers at once; iotwatch also drains the ring when it stops
+
+# SIGUSR1: the device inventory now, while still capturing: devices of the offline run
+# (those whose flows gave events so far; a device seen only in a flow still open comes
+# with its flow's end); at the end, all of them
+kill -USR1 "$IW_PID"
+for _ in $(seq 1 50); do
+	[ -s "$T/live.devices" ] && break
+	sleep 0.1
+done
+ids() { python3 -c 'import json, sys; print(" ".join(json.loads(l)["device"] for l in open(sys.argv[1])))' "$1" 2>&1; }
+live_ids=$(ids "$T/live.devices")
+off_ids=$(ids "$T/offline.devices")
+sub=1
+[ -n "$live_ids" ] && [ -n "$off_ids" ] && python3 -c 'import sys; sys.exit(not set(sys.argv[1].split()) <= set(sys.argv[2].split()))' \
+	"$live_ids" "$off_ids" && sub=0
+kill -0 "$IW_PID" 2>/dev/null
+check "SIGUSR1 writes the device inventory while capturing (devices of the offline run)" $((sub + $?)) \
+	"live: ${live_ids:0:80}; offline: ${off_ids:0:80}"
+
 kill -TERM "$IW_PID"
 for _ in $(seq 1 100); do
 	kill -0 "$IW_PID" 2>/dev/null || break
@@ -155,6 +176,9 @@ wait "$IW_PID"
 rc=$?
 IW_PID=""
 check "iotwatch exits 0 after SIGTERM" "$rc" "exit $rc$(grep -m 1 -v '^ \|stats$' "$T/live.err" | sed 's/^/: /')"
+end_ids=$(ids "$T/live.devices")
+[ -n "$off_ids" ] && [ "$end_ids" = "$off_ids" ]
+check "at the end the live inventory holds the offline run's devices" $? "live: ${end_ids:0:80}; offline: ${off_ids:0:80}"
 
 python3 - "$T/live.jsonl" "$T/offline.jsonl" "${sent:-}" "$HOST_IF" >"$T/checks.out" 2>&1 <<'EOF'
 import json
