@@ -274,6 +274,8 @@ static void expiring(struct cert_state *st, struct iw_rule_ctx *ctx, const struc
 static void raise_shared(struct cert_state *st, struct iw_rule_ctx *ctx, const struct iw_event *ev,
                          const char *set, const char *fp, uint64_t count, uint64_t now_us)
 {
+	if (ctx->alerted != NULL && ctx->alerted(ctx, "tls.shared_certificate", NULL, fp, now_us))
+		return; /* said today: no evidence to build */
 	const struct fp_ent *f = iw_lru_find(&st->fps, fp);
 	const char *addrs[MAX_SAMPLE];
 	unsigned n = sample(ctx, set, DAY_S * US, now_us, addrs);
@@ -336,13 +338,15 @@ static void shared(struct cert_state *st, struct iw_rule_ctx *ctx, const struct 
 static void raise_predicted(struct cert_state *st, struct iw_rule_ctx *ctx, const struct iw_event *ev,
                             const char *set, const char *label, uint64_t count, uint64_t now_us)
 {
+	char msg[160], subject[64];
+	snprintf(subject, sizeof(subject), "predicted:%s", label);
+	if (ctx->alerted != NULL && ctx->alerted(ctx, "tls.cert_expiry_storm", NULL, subject, now_us))
+		return;
 	const struct bucket_ent *b = iw_lru_find(&st->buckets, label);
 	const char *devs[MAX_SAMPLE];
 	unsigned n = sample(ctx, set, 0, now_us, devs);
-	char msg[160], subject[64];
 	snprintf(msg, sizeof(msg), "%" PRIu64 " devices hold client certificates expiring on %s", count,
 	         label);
-	snprintf(subject, sizeof(subject), "predicted:%s", label);
 	struct iw_alert a = {.rule = "tls.cert_expiry_storm",
 	                     .category = CATEGORY,
 	                     .severity = IW_SEV_HIGH,
@@ -477,6 +481,12 @@ static void note_reason(struct cert_state *st, const char *name, uint64_t ts_us)
 static void raise_reactive(struct cert_state *st, struct iw_rule_ctx *ctx, const struct iw_event *ev,
                            uint64_t count, uint64_t now_us)
 {
+	/* one flood an hour at most: a second flood hours later (another endpoint, another
+	 * batch) is news, a flood that goes on is said again each hour */
+	char subject[32];
+	snprintf(subject, sizeof(subject), "reactive:%" PRIu64, (uint64_t)(now_us / (3600 * US)));
+	if (ctx->alerted != NULL && ctx->alerted(ctx, "tls.cert_expiry_storm", NULL, subject, now_us))
+		return;
 	uint64_t win = flood_window_us(ctx->cfg);
 	const char *devs[MAX_SAMPLE], *reasons[MAX_REASONS];
 	unsigned n = sample(ctx, "fail", win, now_us, devs), nr = 0;
@@ -499,10 +509,6 @@ static void raise_reactive(struct cert_state *st, struct iw_rule_ctx *ctx, const
 	kv_strs(&a, "sample", devs, n);
 	kv_strs(&a, "reasons", reasons, nr);
 	kv_int(&a, "flood_min_devices", u2i(ctx->cfg->cert.flood_min_devices, INT64_MAX));
-	/* one flood an hour at most: a second flood hours later (another endpoint, another
-	 * batch) is news, a flood that goes on is said again each hour */
-	char subject[32];
-	snprintf(subject, sizeof(subject), "reactive:%" PRIu64, (uint64_t)(now_us / (3600 * US)));
 	ctx->raise(ctx, &a, subject);
 }
 

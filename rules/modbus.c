@@ -7,9 +7,11 @@
  * writer usually opens a connection of its own, though, while the HMI polls the same
  * registers on another: so the rule keeps, per (server, unit, coil or register,
  * address), the last value any flow read (FC 1, 3 and 23 responses) or wrote, and prefers
- * it to the parser's. That table is set-associative, bounded by limits.max_devices and
- * MB_TRACK_CAP entries; a full set loses its least recently set entry. A write the server
- * refused (an exception answering it) leaves the value unknown. */
+ * it to the parser's. That table holds blocks of MB_BLOCK consecutive addresses (a read
+ * response of 125 registers touches two or three), is set-associative, and is bounded by
+ * limits.max_devices and MB_TRACK_CAP addresses; a full set loses its least recently set
+ * block. A write the server refused (an exception answering it) leaves the value
+ * unknown. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +21,20 @@
 #include "rule.h"
 
 #define MB_SHOWN      16    /* writes listed in the evidence */
-#define MB_TRACK_WAYS 8     /* entries per set */
-#define MB_TRACK_CAP  65536 /* entries at most (2 MiB), whatever limits.max_devices says */
+#define MB_TRACK_WAYS 4     /* blocks per set */
+#define MB_BLOCK      64    /* consecutive addresses per block */
+#define MB_TRACK_CAP  65536 /* addresses at most (about 180 KiB), whatever limits.max_devices says */
 #define MB_COILS      1     /* address spaces of the table */
 #define MB_REGS       0
 
+/* MB_BLOCK addresses from base of one (server, unit, space): the values known. */
 struct mb_val {
 	struct iw_addr server;
 	uint64_t stamp; /* when set (a counter); 0: free */
-	uint16_t address, value;
+	uint64_t known; /* bit i: value[i] is known */
+	uint16_t base;
 	uint8_t family, unit, space;
+	uint16_t value[MB_BLOCK];
 };
 
 struct mb_state {
@@ -37,6 +43,7 @@ struct mb_state {
 	struct mb_val *vals; /* n_sets * MB_TRACK_WAYS, allocated at the first value */
 	uint32_t n_sets;     /* a power of two */
 	uint64_t stamp;
+	struct mb_val *last; /* the block of the last lookup: runs of addresses stay in it */
 };
 
 /* One write as judged: the old value from the table or the parser, the new one (FC 22:
@@ -106,10 +113,10 @@ static bool track_ready(struct mb_state *s, const struct iw_rule_ctx *ctx)
 		return true;
 	uint64_t cap =
 	    ctx->max_entries != 0 && ctx->max_entries < MB_TRACK_CAP ? ctx->max_entries : MB_TRACK_CAP;
-	if (cap < MB_TRACK_WAYS)
+	if (cap < MB_TRACK_WAYS * MB_BLOCK)
 		return false; /* too small a limit for a table worth having */
 	uint32_t sets = 1;
-	while ((uint64_t)sets * 2 * MB_TRACK_WAYS <= cap)
+	while ((uint64_t)sets * 2 * MB_TRACK_WAYS * MB_BLOCK <= cap)
 		sets *= 2;
 	s->n_sets = sets;
 	s->vals = iw_calloc((size_t)sets * MB_TRACK_WAYS, sizeof(*s->vals));
@@ -117,7 +124,7 @@ static bool track_ready(struct mb_state *s, const struct iw_rule_ctx *ctx)
 }
 
 static struct mb_val *track_set_of(const struct mb_state *s, const struct iw_flow_key *k, uint8_t unit,
-                                   uint8_t space, uint16_t address)
+                                   uint8_t space, uint16_t base)
 {
 	uint32_t h = 2166136261u;
 	unsigned n = k->family == 6 ? 16 : 4;
@@ -125,63 +132,76 @@ static struct mb_val *track_set_of(const struct mb_state *s, const struct iw_flo
 		h = (h ^ k->dst.b[i]) * 16777619u;
 	h = (h ^ unit) * 16777619u;
 	h = (h ^ space) * 16777619u;
-	h = (h ^ (address & 0xff)) * 16777619u;
-	h = (h ^ (address >> 8)) * 16777619u;
+	h = (h ^ (base & 0xff)) * 16777619u;
+	h = (h ^ (base >> 8)) * 16777619u;
 	return &s->vals[(size_t)(h & (s->n_sets - 1)) * MB_TRACK_WAYS];
 }
 
 static bool same(const struct mb_val *v, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
-                 uint16_t address)
+                 uint16_t base)
 {
-	return v->stamp != 0 && v->address == address && v->unit == unit && v->space == space &&
+	return v->stamp != 0 && v->base == base && v->unit == unit && v->space == space &&
 	       v->family == k->family && memcmp(v->server.b, k->dst.b, sizeof(v->server.b)) == 0;
 }
 
-static bool track_get(const struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
-                      uint16_t address, uint16_t *value)
+/* The block holding address, or NULL; with make, a new one (a free way, else the least
+ * recently set) when there is none. */
+static struct mb_val *track_block(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit,
+                                  uint8_t space, uint16_t address, bool make)
 {
 	if (s->vals == NULL)
+		return NULL;
+	uint16_t base = (uint16_t)(address & ~(MB_BLOCK - 1));
+	if (s->last != NULL && same(s->last, k, unit, space, base))
+		return s->last;
+	struct mb_val *set = track_set_of(s, k, unit, space, base);
+	struct mb_val *slot = &set[0];
+	for (unsigned i = 0; i < MB_TRACK_WAYS; i++) {
+		if (same(&set[i], k, unit, space, base))
+			return s->last = &set[i];
+		if (set[i].stamp < slot->stamp)
+			slot = &set[i];
+	}
+	if (!make)
+		return NULL;
+	memset(slot, 0, sizeof(*slot));
+	slot->server = k->dst;
+	slot->family = k->family;
+	slot->unit = unit;
+	slot->space = space;
+	slot->base = base;
+	slot->stamp = ++s->stamp;
+	return s->last = slot;
+}
+
+static bool track_get(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
+                      uint16_t address, uint16_t *value)
+{
+	struct mb_val *b = track_block(s, k, unit, space, address, false);
+	unsigned i = address & (MB_BLOCK - 1);
+	if (b == NULL || !(b->known >> i & 1))
 		return false;
-	struct mb_val *set = track_set_of(s, k, unit, space, address);
-	for (unsigned i = 0; i < MB_TRACK_WAYS; i++)
-		if (same(&set[i], k, unit, space, address)) {
-			*value = set[i].value;
-			return true;
-		}
-	return false;
+	*value = b->value[i];
+	return true;
 }
 
 static void track_put(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
                       uint16_t address, uint16_t value)
 {
-	struct mb_val *set = track_set_of(s, k, unit, space, address);
-	struct mb_val *slot = &set[0];
-	for (unsigned i = 0; i < MB_TRACK_WAYS; i++) {
-		if (same(&set[i], k, unit, space, address)) {
-			slot = &set[i];
-			break;
-		}
-		if (set[i].stamp < slot->stamp)
-			slot = &set[i]; /* a free one (stamp 0) or the least recently set */
-	}
-	slot->server = k->dst;
-	slot->family = k->family;
-	slot->unit = unit;
-	slot->space = space;
-	slot->address = address;
-	slot->value = value;
-	slot->stamp = ++s->stamp;
+	struct mb_val *b = track_block(s, k, unit, space, address, true);
+	unsigned i = address & (MB_BLOCK - 1);
+	b->value[i] = value;
+	b->known |= 1ull << i;
+	if (b->stamp != s->stamp)
+		b->stamp = ++s->stamp;
 }
 
 static void track_forget(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
                          uint16_t address)
 {
-	if (s->vals == NULL)
-		return;
-	struct mb_val *set = track_set_of(s, k, unit, space, address);
-	for (unsigned i = 0; i < MB_TRACK_WAYS; i++)
-		if (same(&set[i], k, unit, space, address))
-			set[i].stamp = 0;
+	struct mb_val *b = track_block(s, k, unit, space, address, false);
+	if (b != NULL)
+		b->known &= ~(1ull << (address & (MB_BLOCK - 1)));
 }
 
 static void forget_run(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
@@ -238,7 +258,7 @@ static uint8_t space_of(uint8_t fc)
 }
 
 /* Fills out (at most MB_SHOWN) with the writes of request m; returns how many. */
-static unsigned judge_writes(const struct mb_state *s, const struct iw_event *ev, struct mb_judged *out)
+static unsigned judge_writes(struct mb_state *s, const struct iw_event *ev, struct mb_judged *out)
 {
 	const struct iw_ev_modbus *m = &ev->u.modbus;
 	uint8_t space = space_of(m->function);

@@ -733,6 +733,8 @@ static void session_end(struct mqtt_rules *r, const char *cid, uint64_t flow_id)
 static void raise_shared(struct iw_rule_ctx *ctx, const struct iw_event *ev, uint64_t ts_us, const char *name,
                          const char *user, uint64_t count)
 {
+	if (ctx->alerted != NULL && ctx->alerted(ctx, "mqtt.shared_credentials", NULL, user, ts_us))
+		return; /* said today: no evidence to build */
 	uint64_t max = ctx->cfg->mqtt.shared_credentials_max;
 	struct iw_set_member mem[SAMPLE_MAX];
 	unsigned n = ctx->state->ops->set_members(ctx->state, name, mem, SAMPLE_MAX);

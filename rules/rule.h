@@ -57,6 +57,11 @@ struct iw_rule_ctx {
 	 * when the device alone is the subject. The alert is serialised before raise returns:
 	 * its strings need only live that long. */
 	void (*raise)(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject);
+	/* True when raise would drop this alert as a repeat here (same rule, device id or
+	 * NULL, subject, within a day of ts_us): lets a rule whose threshold stays crossed skip
+	 * building evidence for it. */
+	bool (*alerted)(struct iw_rule_ctx *ctx, const char *rule, const char *device_id, const char *subject,
+	                uint64_t ts_us);
 	void *arg; /* the sensor's */
 };
 

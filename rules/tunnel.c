@@ -221,6 +221,8 @@ static void orphaned(struct tunnel_state *st, struct iw_rule_ctx *ctx, const str
 static void raise_renewal(struct tunnel_state *st, struct iw_rule_ctx *ctx, const struct iw_event *ev,
                           const char *dev, const char *set, uint64_t count, uint64_t now_us)
 {
+	if (ctx->alerted != NULL && ctx->alerted(ctx, "tunnel.renewal_loop", dev, NULL, now_us))
+		return; /* said today: no evidence to build */
 	const struct iw_rules_cfg *cfg = ctx->cfg;
 	uint64_t win_s = renewal_window_s(cfg), win = win_s * US;
 	struct iw_set_member m[MAX_SAMPLE * 4];

@@ -45,6 +45,10 @@ struct iw_flow {
 	struct iw_flow_ep *ep;      /* the server side's name and region (sensor.c); owned */
 	struct iw_flow_tunnel *tun; /* set while the flow is a tunnel (sensor.c); owned */
 	bool ep_done;               /* ep looked up from DNS answers and ip ranges */
+	/* what the device record last heard from this flow (sensor.c): the device id's hash,
+	 * the event kinds told, when */
+	uint32_t dev_hash, dev_protos;
+	uint64_t dev_seen_us;
 	struct iw_flow_dir dir[2];
 };
 

@@ -34,9 +34,9 @@
 /* The server side of a flow as far as it is known (struct iw_endpoint's storage). */
 struct iw_flow_ep {
 	struct iw_endpoint pub;
-	char name[256];
-	char cname[256]; /* DNS: the end of the CNAME chain the device was given (the name it
-	                    asked when there was no chain), "" when DNS said nothing */
+	char *name;  /* pub.name's storage, NULL when none */
+	char *cname; /* DNS: the end of the CNAME chain the device was given (the name it
+	                asked when there was no chain), NULL when DNS said nothing */
 	char region[48];
 };
 
@@ -201,10 +201,8 @@ static void emit_alert(struct iw_sensor *s, const char *rule, const char *device
 static void raise_alert(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject)
 {
 	struct iw_sensor *s = ctx->arg;
-	char key[1024];
-	snprintf(key, sizeof(key), "%s|%s", a->device.id ? a->device.id : "", subject ? subject : "");
 	uint64_t token = ++s->next_token;
-	enum iw_claim c = iw_store_claim(s->store, a->rule, key, a->ts_us, token);
+	enum iw_claim c = iw_store_claim(s->store, a->rule, a->device.id, subject, a->ts_us, token);
 	if (c == IW_CLAIM_NO)
 		return;
 	iw_json_reset(&s->json);
@@ -225,6 +223,13 @@ static void raise_alert(struct iw_rule_ctx *ctx, const struct iw_alert *a, const
 	p->json = iw_malloc(s->json.len);
 	memcpy(p->json, s->json.buf, s->json.len);
 	p->len = s->json.len;
+}
+
+static bool alerted(struct iw_rule_ctx *ctx, const char *rule, const char *device_id, const char *subject,
+                    uint64_t ts_us)
+{
+	struct iw_sensor *s = ctx->arg;
+	return iw_store_alerted(s->store, rule, device_id, subject, ts_us);
 }
 
 static void claim_answered(void *arg, uint64_t token, bool won)
@@ -256,11 +261,38 @@ static void fleet_count(void *arg, const char *name, uint64_t count, uint64_t no
 			s->rules[i]->on_count(s->rule_state[i], &s->rctx, name, count, now_us);
 }
 
-/* What an event tells its device's record. */
-static void device_seen(struct iw_sensor *s, const struct iw_event *ev)
+static uint32_t id_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* What an event tells its device's record. A flow's events are many: the record hears
+ * again from the same flow only when something is new (another device id, an event kind,
+ * a certificate, a tunnel opening, the flow's end a second or more after the last word)
+ * or DEVICE_SEEN_EVERY_US of packet time passed. last_seen is then right to the second
+ * once a flow ends, and to the minute while it lasts. */
+#define DEVICE_SEEN_EVERY_US (60ull * 1000000)
+static void device_seen(struct iw_sensor *s, struct iw_flow *f, const struct iw_event *ev)
 {
 	if (!ev->device.id)
 		return;
+	uint32_t bit = 1u << ev->kind, h = id_hash(ev->device.id);
+	bool news = (ev->kind == IW_EV_TUNNEL && ev->u.tunnel.type == IW_TUNNEL_OPEN) ||
+	            (ev->kind == IW_EV_TLS && ev->u.tls.type == IW_TLS_CERTIFICATE);
+	if (ev->kind == IW_EV_FLOW) /* only its last packet is new, and only after a second */
+		news = !f || !f->dev_seen_us || f->dev_hash != h ||
+		       ev->u.flow.end_us >= f->dev_seen_us + 1000000;
+	if (f && !news) {
+		if (f->dev_seen_us && f->dev_hash == h && (f->dev_protos & bit) &&
+		    ev->ts_us >= f->dev_seen_us && ev->ts_us - f->dev_seen_us < DEVICE_SEEN_EVERY_US)
+			return;
+		f->dev_protos = f->dev_hash == h ? f->dev_protos | bit : bit;
+		f->dev_hash = h;
+		f->dev_seen_us = ev->ts_us;
+	}
 	struct iw_dev_seen d = {.dev = &ev->device, .ts_us = ev->ts_us, .proto = 1u << ev->kind};
 	if (ev->kind == IW_EV_FLOW) { /* the flow's last packet, not when the table let it go */
 		d.ts_us = ev->u.flow.end_us ? ev->u.flow.end_us : ev->ts_us;
@@ -281,11 +313,11 @@ static void device_seen(struct iw_sensor *s, const struct iw_event *ev)
 }
 
 /* Hands an event whose common part is filled to the rules and the exporters. */
-static void dispatch(struct iw_sensor *s, struct iw_event *ev)
+static void dispatch(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev)
 {
 	s->events[ev->kind]++;
 	if (s->n_rules || s->opts.devices_path)
-		device_seen(s, ev);
+		device_seen(s, f, ev);
 	for (unsigned i = 0; i < s->n_rules; i++)
 		if (s->rules[i]->kinds & (1u << ev->kind) && s->rules[i]->on_event)
 			s->rules[i]->on_event(s->rule_state[i], &s->rctx, ev);
@@ -326,6 +358,26 @@ static struct iw_flow_ep *flow_ep(struct iw_flow *f)
 	if (!f->ep)
 		f->ep = iw_calloc(1, sizeof(*f->ep));
 	return f->ep;
+}
+
+static void ep_free(struct iw_flow *f)
+{
+	if (!f->ep)
+		return;
+	free(f->ep->name);
+	free(f->ep->cname);
+	free(f->ep);
+	f->ep = NULL;
+}
+
+/* *slot becomes a copy of v, cut to a DNS name's 255 bytes. */
+static void ep_str(char **slot, const char *v)
+{
+	size_t n = strnlen(v, 255);
+	free(*slot);
+	*slot = iw_malloc(n + 1);
+	memcpy(*slot, v, n);
+	(*slot)[n] = '\0';
 }
 
 static bool region_by_name(struct iw_flow_ep *ep, const char *name, const char *source)
@@ -370,22 +422,24 @@ static void ep_resolve(struct iw_sensor *s, struct iw_flow *f)
 	f->ep_done = true;
 	const struct iw_addr *dev, *peer;
 	flow_sides(s, f, &dev, &peer);
-	struct iw_flow_ep *ep = flow_ep(f);
 	const char *qname, *cname;
-	if (iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b, s->now_us, &qname,
-	                       &cname)) {
-		snprintf(ep->cname, sizeof(ep->cname), "%s", cname ? cname : qname);
+	bool dns = iw_dnscache_lookup(s->dns, f->key.family, dev->b, f->key.family, peer->b, s->now_us,
+	                              &qname, &cname);
+	struct iw_region r;
+	if (!dns && !f->ep && !(s->regions && iw_region_from_addr(s->regions, f->key.family, peer->b, &r)))
+		return; /* nothing names the endpoint: most flows, and no allocation for them */
+	struct iw_flow_ep *ep = flow_ep(f);
+	if (dns) {
+		ep_str(&ep->cname, cname ? cname : qname);
 		if (!ep->pub.name) {
-			snprintf(ep->name, sizeof(ep->name), "%s", qname);
+			ep_str(&ep->name, qname);
 			ep->pub.name = ep->name;
 			ep->pub.name_source = "dns";
 		}
 	}
 	ep_region(s, f, ep);
-	if (!ep->pub.name && !ep->pub.region) {
-		free(f->ep);
-		f->ep = NULL;
-	}
+	if (!ep->pub.name && !ep->pub.region)
+		ep_free(f);
 }
 
 static const struct iw_endpoint *flow_endpoint(struct iw_sensor *s, struct iw_flow *f)
@@ -438,7 +492,7 @@ static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_
 		ev.ts_us = f->last_us;
 		ev.u.tunnel.duration_us = f->last_us > f->first_us ? f->last_us - f->first_us : 0;
 	}
-	dispatch(s, &ev);
+	dispatch(s, f, &ev);
 }
 
 static void tunnel_open(struct iw_sensor *s, struct iw_flow *f, const char *kind)
@@ -510,7 +564,7 @@ static void observe(struct iw_sensor *s, struct iw_flow *f, const struct iw_even
 				break;
 			}
 			struct iw_flow_ep *ep = flow_ep(f);
-			snprintf(ep->name, sizeof(ep->name), "%s", ev->u.tls.sni);
+			ep_str(&ep->name, ev->u.tls.sni);
 			ep->pub.name = ep->name;
 			ep->pub.name_source = "sni";
 			if (f->ep_done)
@@ -556,7 +610,7 @@ static void ctx_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 	fill_common(fd->s, fd->f, ev, ip, sizeof(ip));
 	if (fd->ending && fd->f->last_us) /* not when the table let the flow go, maybe much later */
 		ev->ts_us = fd->f->last_us;
-	dispatch(fd->s, ev);
+	dispatch(fd->s, fd->f, ev);
 }
 
 static void ctx_anomaly(struct iw_parse_ctx *ctx, const char *reason)
@@ -937,11 +991,11 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 	    .gaps = f->gaps,
 	    .ndpi = f->ndpi_name,
 	};
-	dispatch(s, &ev);
+	dispatch(s, f, &ev);
 out:
 	for (int i = 0; i < 3; i++)
 		free(f->ident[i]);
-	free(f->ep);
+	ep_free(f);
 }
 
 /* TCP: flags, close, reassembly. */
@@ -1228,6 +1282,7 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	    .state = iw_store_state(s->store),
 	    .max_entries = cfg->limits.max_devices ? cfg->limits.max_devices : 1,
 	    .raise = raise_alert,
+	    .alerted = alerted,
 	    .arg = s,
 	};
 	for (const struct iw_rule *const *r = opts->rules ? opts->rules : iw_rules; *r && s->n_rules < 64;

@@ -13,8 +13,8 @@
 #include "../parsers/alloc.h"
 
 #define DAY_US        (86400ull * 1000000)
-#define SYNC_EVERY_US (60ull * 1000000) /* a device's last_seen reaches Redis this often */
-#define DEV_ADDRS     4                 /* addresses kept per device */
+#define SYNC_EVERY_US (300ull * 1000000) /* a device's last_seen reaches Redis this often */
+#define DEV_ADDRS     4                  /* addresses kept per device */
 
 /* ---- a chained hash of named nodes ---- */
 
@@ -94,11 +94,12 @@ static void table_del(struct table *t, struct node *n)
 struct dev {
 	struct node n; /* key: the device id */
 	struct dev *prev, *next;
-	uint64_t first_us, last_us, synced_us, cert_not_after_us, events, tunnel_opens;
+	uint64_t first_us, last_us, synced_us, cert_not_after_us, tunnel_opens;
 	uint32_t protos;
 	bool dirty; /* changed since the last push to Redis */
 	char *client_id, *cert_cn, *cert_fp, *region;
-	char ip[48];               /* the address it was seen at last */
+	uint32_t h_client_id, h_cert_cn, h_cert_fp, h_region; /* their hashes: compared first */
+	char ip[48];                                          /* the address it was seen at last */
 	char addrs[DEV_ADDRS][48]; /* the distinct addresses it used, most recent first */
 	unsigned n_addrs;
 };
@@ -178,7 +179,7 @@ struct iw_store {
 
 static void dev_free(struct dev *d)
 {
-	free(d->n.key);
+	/* the key is in the same allocation */
 	free(d->client_id);
 	free(d->cert_cn);
 	free(d->cert_fp);
@@ -186,11 +187,18 @@ static void dev_free(struct dev *d)
 	free(d);
 }
 
-/* Replaces *slot with a copy of v when they differ; true when it changed. */
-static bool set_str(char **slot, const char *v)
+/* Replaces *slot with a copy of v when they differ; true when it changed. The hashes are
+ * compared, not the strings: the record's copy is cold in the cache, the event's hot. */
+static bool set_str(char **slot, uint32_t *hslot, const char *v)
 {
-	if (!v || (*slot && !strcmp(*slot, v)))
+	if (!v)
 		return false;
+	uint32_t h = 2166136261u;
+	for (const char *p = v; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	if (*slot && h == *hslot)
+		return false;
+	*hslot = h;
 	free(*slot);
 	*slot = strdup(v);
 	if (!*slot)
@@ -252,21 +260,22 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 			dev_free(old);
 			st->devices_evicted++;
 		}
-		d = iw_calloc(1, sizeof(*d));
-		d->n.key = strdup(s->dev->id);
-		if (!d->n.key)
-			iw_oom();
+		size_t idlen = strlen(s->dev->id);
+		d = iw_calloc(1, sizeof(*d) + idlen + 1);
+		d->n.key = (char *)(d + 1);
+		memcpy(d->n.key, s->dev->id, idlen + 1);
 		d->n.hash = h;
 		d->first_us = s->ts_us;
 		d->dirty = true;
 		table_add(&st->devs, &d->n);
-	} else {
+		LIST_APPEND(&st->dev_lru, d);
+	} else if (s->ts_us >= d->last_us + 1000000 || s->ts_us < d->last_us) {
+		/* to the young end at most once a second: the order is right to the second */
 		LIST_UNLINK(&st->dev_lru, d);
+		LIST_APPEND(&st->dev_lru, d);
 	}
-	LIST_APPEND(&st->dev_lru, d);
 	if (s->ts_us > d->last_us)
 		d->last_us = s->ts_us;
-	d->events++;
 	if (s->dev->ip && strcmp(d->ip, s->dev->ip)) {
 		snprintf(d->ip, sizeof(d->ip), "%s", s->dev->ip);
 		d->dirty = true;
@@ -281,10 +290,10 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		memmove(d->addrs[1], d->addrs[0], k * sizeof(d->addrs[0]));
 		memcpy(d->addrs[0], d->ip, sizeof(d->ip));
 	}
-	d->dirty |= set_str(&d->client_id, s->dev->client_id);
-	d->dirty |= set_str(&d->cert_cn, s->dev->cert_cn);
-	d->dirty |= set_str(&d->cert_fp, s->cert_fp);
-	d->dirty |= set_str(&d->region, s->region);
+	d->dirty |= set_str(&d->client_id, &d->h_client_id, s->dev->client_id);
+	d->dirty |= set_str(&d->cert_cn, &d->h_cert_cn, s->dev->cert_cn);
+	d->dirty |= set_str(&d->cert_fp, &d->h_cert_fp, s->cert_fp);
+	d->dirty |= set_str(&d->region, &d->h_region, s->region);
 	if (s->cert_not_after_us && s->cert_not_after_us != d->cert_not_after_us) {
 		d->cert_not_after_us = s->cert_not_after_us;
 		d->dirty = true;
@@ -358,6 +367,7 @@ static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *m
 	memcpy(key + nl + 1, member, ml + 1);
 	uint64_t mh = hash_str(key);
 	struct member *m = (struct member *)table_find(&st->members, key, mh);
+	bool again = m != NULL;
 	if (m) {
 		m->ts_us = ts_us;
 		LIST_UNLINK(s, m);
@@ -379,7 +389,9 @@ static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *m
 	}
 	if (key != stackkey)
 		free(key);
-	if (st->redis)
+	/* a plain set's member Redis already has (sent when it was new here, or at the last
+	 * resync) is not sent again; a window's is, for its new score */
+	if (st->redis && !(again && !window_us))
 		iw_redis_set_add(st->redis, name, member, ts_us, window_us, ttl_s ? ttl_s : st->cfg.ttl_s);
 	return s->fleet > s->count ? s->fleet : s->count;
 }
@@ -413,14 +425,35 @@ static void akey_free(struct iw_store *st, struct akey *a)
 	free(a);
 }
 
-enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *key, uint64_t ts_us,
-                             uint64_t token)
+/* "<rule>:<device>|<subject>", allocated: an alert's key (DESIGN §6). */
+static char *akey_make(const char *rule, const char *device, const char *subject)
 {
-	size_t rl = strlen(rule), kl = strlen(key ? key : "");
-	char *k = iw_malloc(rl + kl + 2);
+	device = device ? device : "";
+	subject = subject ? subject : "";
+	size_t rl = strlen(rule), dl = strlen(device), sl = strlen(subject);
+	char *k = iw_malloc(rl + dl + sl + 3);
 	memcpy(k, rule, rl);
 	k[rl] = ':';
-	memcpy(k + rl + 1, key ? key : "", kl + 1);
+	memcpy(k + rl + 1, device, dl);
+	k[rl + 1 + dl] = '|';
+	memcpy(k + rl + dl + 2, subject, sl + 1);
+	return k;
+}
+
+bool iw_store_alerted(const struct iw_store *st, const char *rule, const char *device, const char *subject,
+                      uint64_t ts_us)
+{
+	char *k = akey_make(rule, device, subject);
+	const struct akey *a = (const struct akey *)table_find(&st->akeys, k, hash_str(k));
+	free(k);
+	return a && ts_us < a->until_us;
+}
+
+enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *device, const char *subject,
+                             uint64_t ts_us, uint64_t token)
+{
+	char *k = akey_make(rule, device, subject);
+	const char *key = k + strlen(rule) + 1;
 	uint64_t h = hash_str(k);
 	struct akey *a = (struct akey *)table_find(&st->akeys, k, h);
 	if (a && ts_us < a->until_us) {
@@ -440,7 +473,7 @@ enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *
 	}
 	a->until_us = ts_us + DAY_US;
 	LIST_APPEND(&st->akey_age, a);
-	if (st->redis && token && iw_redis_claim(st->redis, rule, key ? key : "", 86400, token)) {
+	if (st->redis && token && iw_redis_claim(st->redis, rule, key, 86400, token)) {
 		st->claims_pending++;
 		return IW_CLAIM_LATER;
 	}
@@ -637,7 +670,6 @@ uint64_t iw_store_devices(struct iw_store *st, struct iw_json *j, FILE *out)
 				iw_json_str(j, NULL, iw_event_kind_name((enum iw_event_kind)b));
 		iw_json_arr_end(j);
 		iw_json_uint(j, "tunnel_opens", d->tunnel_opens);
-		iw_json_uint(j, "events", d->events);
 		iw_json_obj_end(j);
 		fwrite(j->buf, 1, j->len, out);
 		fputc('\n', out);

@@ -47,9 +47,16 @@ enum iw_claim {
 	IW_CLAIM_LATER /* Redis decides: the answer comes through the claim hook with token */
 };
 
-/* The de-duplication of DESIGN §6 for (rule, key) at packet time ts_us. */
-enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *key, uint64_t ts_us,
-                             uint64_t token);
+/* The de-duplication of DESIGN §6 for (rule, device id, subject) at packet time ts_us;
+ * device and subject may be NULL. The key is "<device>|<subject>" (in Redis,
+ * alerted:<rule>:<device>|<subject>). */
+enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *device, const char *subject,
+                             uint64_t ts_us, uint64_t token);
+
+/* True when that was claimed within a day of ts_us: what iw_store_claim would answer
+ * IW_CLAIM_NO to, without claiming. */
+bool iw_store_alerted(const struct iw_store *st, const char *rule, const char *device, const char *subject,
+                      uint64_t ts_us);
 
 /* Where answers to IW_CLAIM_LATER go: won false means another sensor raised it. */
 void iw_store_on_claim(struct iw_store *st, void (*fn)(void *arg, uint64_t token, bool won), void *arg);

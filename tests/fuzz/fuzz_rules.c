@@ -196,13 +196,18 @@ static void check_alert(const struct iw_alert *a)
 	}
 }
 
+static bool eng_alerted(struct iw_rule_ctx *ctx, const char *rule, const char *device, const char *subject,
+                        uint64_t ts_us)
+{
+	struct engine *e = ctx->arg;
+	return iw_store_alerted(e->store, rule, device, subject, ts_us);
+}
+
 static void eng_raise(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject)
 {
 	struct engine *e = ctx->arg;
 	check_alert(a);
-	char key[1024];
-	snprintf(key, sizeof(key), "%s|%s", a->device.id ? a->device.id : "", subject ? subject : "");
-	if (iw_store_claim(e->store, a->rule, key, a->ts_us, 0) == IW_CLAIM_NO)
+	if (iw_store_claim(e->store, a->rule, a->device.id, subject, a->ts_us, 0) == IW_CLAIM_NO)
 		return;
 	iw_record_alert(&e->json, "fuzz", a);
 	struct json_tokener *tok = json_tokener_new();
@@ -594,8 +599,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct iw_state *state = iw_store_state(e.store);
 	state->notify = eng_notify;
 	state->notify_arg = &e;
-	e.ctx = (struct iw_rule_ctx){
-	    .cfg = &cs.c, .state = state, .max_entries = LIMIT, .raise = eng_raise, .arg = &e};
+	e.ctx = (struct iw_rule_ctx){.cfg = &cs.c,
+	                             .state = state,
+	                             .max_entries = LIMIT,
+	                             .raise = eng_raise,
+	                             .alerted = eng_alerted,
+	                             .arg = &e};
 	iw_json_init(&e.json);
 	for (const struct iw_rule *const *r = iw_rules; *r != NULL && e.n < MAX_RULES; r++) {
 		e.rules[e.n] = *r;

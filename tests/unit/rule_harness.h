@@ -32,14 +32,20 @@ struct rh {
 static void rh_raise(struct iw_rule_ctx *ctx, const struct iw_alert *a, const char *subject)
 {
 	struct rh *h = (struct rh *)ctx;
-	char key[1024];
-	snprintf(key, sizeof(key), "%s|%s", a->device.id ? a->device.id : "", subject ? subject : "");
-	if (iw_store_claim(h->store, a->rule, key, a->ts_us, 0) != IW_CLAIM_YES || h->n >= RH_MAX_ALERTS)
+	if (iw_store_claim(h->store, a->rule, a->device.id, subject, a->ts_us, 0) != IW_CLAIM_YES ||
+	    h->n >= RH_MAX_ALERTS)
 		return;
 	iw_record_alert(&h->json, "test", a);
 	h->alerts[h->n] = strndup(h->json.buf, h->json.len);
 	h->rules[h->n] = strdup(a->rule);
 	h->n++;
+}
+
+static bool rh_alerted(struct iw_rule_ctx *ctx, const char *rule, const char *device_id, const char *subject,
+                       uint64_t ts_us)
+{
+	struct rh *h = (struct rh *)ctx;
+	return iw_store_alerted(h->store, rule, device_id, subject, ts_us);
 }
 
 static void rh_notify(void *arg, const char *name, uint64_t count, uint64_t now_us)
@@ -80,8 +86,12 @@ static inline struct rh *rh_new(const struct iw_rules_cfg *cfg, const struct iw_
 	struct iw_state *state = iw_store_state(h->store);
 	state->notify = rh_notify;
 	state->notify_arg = h;
-	h->ctx = (struct iw_rule_ctx){
-	    .cfg = &h->cfg, .state = state, .max_entries = 1000, .raise = rh_raise, .arg = h};
+	h->ctx = (struct iw_rule_ctx){.cfg = &h->cfg,
+	                              .state = state,
+	                              .max_entries = 1000,
+	                              .raise = rh_raise,
+	                              .alerted = rh_alerted,
+	                              .arg = h};
 	iw_json_init(&h->json);
 	h->st = rule->state_new ? rule->state_new(&h->cfg) : NULL;
 	return h;

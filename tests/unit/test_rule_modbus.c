@@ -597,7 +597,7 @@ static void test_subject_and_bounded_table(void **state)
 	(void)state;
 	struct iw_rules_cfg c = cfg_with(writers_hmi, 1);
 	void *st = iw_rule_modbus.state_new(&c);
-	struct iw_rule_ctx ctx = {.cfg = &c, .max_entries = 64, .raise = capture_raise};
+	struct iw_rule_ctx ctx = {.cfg = &c, .max_entries = 1024, .raise = capture_raise};
 	memset(&last, 0, sizeof(last));
 	struct mx hmi, rogue;
 	mx_flow(&hmi, "10.0.0.10", "10.0.0.5");
@@ -606,7 +606,8 @@ static void test_subject_and_bounded_table(void **state)
 	iw_rule_modbus.on_event(st, &ctx, &rogue.ev);
 	assert_string_equal(last.subject, "10.0.0.5/17/6");
 
-	/* 64 entries at most: read 10,000 registers, the last ones read are still known */
+	/* 1024 addresses at most (eight blocks of 64): read 10,000 registers, the last ones read are still
+	 * known */
 	for (uint16_t a = 0; a < 10000; a += 100) {
 		mx_resp(&hmi, 1, 3, a, 100, a);
 		iw_rule_modbus.on_event(st, &ctx, &hmi.ev);
