@@ -431,13 +431,14 @@ static void append_expire(struct iw_redis *r, const char *key, size_t klen, uint
 }
 
 void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fields, const char *const *values,
-                     unsigned n)
+                     unsigned n, bool expire)
 {
 	unsigned pairs = 0;
 	for (unsigned i = 0; i < n; i++)
 		pairs += fields[i] && values[i];
 	/* HSET without a pair is an error; with one the hash exists and may take a TTL */
-	if (!pairs || !room(r, r->ttl_s ? 2 : 1))
+	expire = expire && r->ttl_s;
+	if (!pairs || !room(r, expire ? 2 : 1))
 		return;
 	size_t klen;
 	char *key = key_make(r, &klen, "dev:", id, NULL, NULL);
@@ -458,7 +459,7 @@ void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fiel
 		lens[j++] = strlen(values[i]);
 	}
 	append(r, (int)argc, argv, lens, W_NONE, 0, NULL);
-	if (r->ttl_s)
+	if (expire)
 		append_expire(r, key, klen, r->ttl_s);
 	free(argv);
 	free(lens);

@@ -67,10 +67,10 @@ void iw_redis_free(struct iw_redis *r);
 
 bool iw_redis_up(const struct iw_redis *r);
 
-/* HSET of the device's hash, then EXPIRE with the configured ttl (none when 0); fields
+/* HSET of the device's hash, then (with expire) EXPIRE with the configured ttl (none when 0); fields
  * and values are n pairs, a pair with a NULL left out; no pair left sends nothing. */
 void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fields, const char *const *values,
-                     unsigned n);
+                     unsigned n, bool expire);
 
 /* Adds member to set name (window_us > 0: a sorted set scored ts_us whose members older
  * than ts_us - window_us are removed first); ttl_s 0 means the configured ttl (and both 0,

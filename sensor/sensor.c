@@ -1056,7 +1056,7 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 			iw_sensor_tick(s, ts_us);
 		}
 	}
-	if (++s->poll_countdown >= 256) { /* Redis replies, without waiting for them */
+	if (++s->poll_countdown >= 2048) { /* Redis I/O, never waiting: batches of a few ms */
 		s->poll_countdown = 0;
 		iw_store_poll(s->store);
 	}

@@ -13,7 +13,7 @@
 #include "../parsers/alloc.h"
 
 #define DAY_US        (86400ull * 1000000)
-#define SYNC_EVERY_US (300ull * 1000000) /* a device's last_seen reaches Redis this often */
+#define SYNC_EVERY_US (900ull * 1000000) /* a device's last_seen reaches Redis this often */
 #define DEV_ADDRS     4                  /* addresses kept per device */
 
 /* ---- a chained hash of named nodes ---- */
@@ -95,6 +95,7 @@ struct dev {
 	struct node n; /* key: the device id */
 	struct dev *prev, *next;
 	uint64_t first_us, last_us, synced_us, cert_not_after_us, tunnel_opens;
+	uint64_t expired_us; /* when its Redis TTL was last set (packet time), 0: never */
 	uint32_t protos;
 	bool dirty; /* changed since the last push to Redis */
 	char *client_id, *cert_cn, *cert_fp, *region;
@@ -206,15 +207,24 @@ static bool set_str(char **slot, uint32_t *hslot, const char *v)
 	return true;
 }
 
-static void dev_push(struct iw_store *st, struct dev *d)
+/* The record to Redis: every field when something changed (the TTL refreshed once a day
+ * of packet time, or when force says Redis may have lost it), else last_seen alone. */
+static void dev_push(struct iw_store *st, struct dev *d, bool force)
 {
 	if (!st->redis)
 		return;
 	const char *f[12], *v[12];
 	char first[32], last[32], notafter[32], protos[160], opens[24];
 	unsigned n = 0;
-	iw_json_fmt_time(d->first_us, first, sizeof(first));
 	iw_json_fmt_time(d->last_us, last, sizeof(last));
+	bool expire = force || !d->expired_us || d->last_us >= d->expired_us + DAY_US;
+	if (!d->dirty && !expire) {
+		f[0] = "last_seen", v[0] = last;
+		iw_redis_device(st->redis, d->n.key, f, v, 1, false);
+		d->synced_us = d->last_us;
+		return;
+	}
+	iw_json_fmt_time(d->first_us, first, sizeof(first));
 	f[n] = "first_seen", v[n++] = first;
 	f[n] = "last_seen", v[n++] = last;
 	if (d->ip[0])
@@ -240,7 +250,9 @@ static void dev_push(struct iw_store *st, struct dev *d)
 	f[n] = "protocols", v[n++] = protos;
 	snprintf(opens, sizeof(opens), "%llu", (unsigned long long)d->tunnel_opens);
 	f[n] = "tunnel_opens", v[n++] = opens;
-	iw_redis_device(st->redis, d->n.key, f, v, n);
+	iw_redis_device(st->redis, d->n.key, f, v, n, expire);
+	if (expire)
+		d->expired_us = d->last_us ? d->last_us : 1;
 	d->dirty = false;
 	d->synced_us = d->last_us;
 }
@@ -307,7 +319,7 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		d->dirty = true;
 	}
 	if (st->redis && (d->dirty || d->last_us - d->synced_us >= SYNC_EVERY_US))
-		dev_push(st, d);
+		dev_push(st, d, false);
 }
 
 /* ---- sets ---- */
@@ -524,7 +536,7 @@ static void cb_resync(void *arg)
 {
 	struct iw_store *st = arg;
 	for (struct dev *d = st->dev_lru.head; d; d = d->next)
-		dev_push(st, d);
+		dev_push(st, d, true);
 	for (struct set *s = st->set_lru.head; s; s = s->next)
 		for (struct member *m = s->head; m; m = m->next)
 			iw_redis_set_add(st->redis, s->n.key, m->name, m->ts_us, s->window_us,
@@ -622,10 +634,10 @@ void iw_store_drain(struct iw_store *st, unsigned timeout_ms)
 {
 	if (!st->redis)
 		return;
-	/* last_seen reaches Redis at most once a minute on the way; at the end, all of it */
+	/* last_seen reaches Redis every few minutes on the way; at the end, all of it */
 	for (struct dev *d = st->dev_lru.head; d; d = d->next)
 		if (d->dirty || d->last_us != d->synced_us)
-			dev_push(st, d);
+			dev_push(st, d, false);
 	iw_redis_drain(st->redis, timeout_ms);
 }
 

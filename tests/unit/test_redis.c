@@ -354,8 +354,8 @@ static void test_device(void **state)
 	const char *fields[] = {"first_seen", "ip", "client_id", "cert_fp", "region"};
 	const char *values[] = {"2026-01-01T00:00:00.000000Z", "10.0.0.7", "client 7\r\n*1", NULL,
 	                        "eu-west-1"};
-	iw_redis_device(r, "cam 7\r\nb", fields, values, 5);
-	iw_redis_device(r, "no-fields", fields, values, 0); /* nothing to send */
+	iw_redis_device(r, "cam 7\r\nb", fields, values, 5, true);
+	iw_redis_device(r, "no-fields", fields, values, 0, true); /* nothing to send */
 	iw_redis_drain(r, 2000);
 
 	struct iw_redis_stats st = stats(r);
@@ -384,10 +384,14 @@ static void test_device(void **state)
 	/* an update overwrites one field and keeps the others */
 	const char *f2[] = {"ip"};
 	const char *v2[] = {"10.0.0.8"};
-	iw_redis_device(r, "cam 7\r\nb", f2, v2, 1);
+	uint64_t cmds = stats(r).commands;
+	iw_redis_device(r, "cam 7\r\nb", f2, v2, 1, false); /* no EXPIRE: the TTL stands */
 	iw_redis_drain(r, 2000);
+	assert_int_equal(stats(r).commands, cmds + 1);
 	assert_hget(c, key, "ip", "10.0.0.8");
 	assert_hget(c, key, "region", "eu-west-1");
+	ttl = int_cmd(c, "TTL %s", key);
+	assert_true(ttl > TTL_S - 10 && ttl <= TTL_S);
 	redisFree(c);
 	iw_redis_free(r);
 }
@@ -580,7 +584,7 @@ static void test_error_replies(void **state)
 	/* a set named like a device hash: SADD and SCARD answer WRONGTYPE, EXPIRE works */
 	const char *fields[] = {"ip"};
 	const char *values[] = {"10.0.0.9"};
-	iw_redis_device(r, "x", fields, values, 1);
+	iw_redis_device(r, "x", fields, values, 1, true);
 	iw_redis_set_add(r, "dev:x", "m", T0, 0, 0);
 	iw_redis_set_add(r, "fine", "m", T0, 0, 0);
 	iw_redis_drain(r, 2000);
@@ -611,7 +615,7 @@ static void test_auth(void **state)
 	struct iw_redis *r = mirror(&f->a, 0, "s3cret pass", 2, &rec);
 	assert_true(pump_up(r, true, 2000));
 	assert_int_equal(rec.resyncs, 1);
-	iw_redis_device(r, "d1", fields, values, 1);
+	iw_redis_device(r, "d1", fields, values, 1, true);
 	iw_redis_drain(r, 2000);
 	struct iw_redis_stats st = stats(r);
 	assert_int_equal(st.commands, 4); /* AUTH, SELECT, HSET, EXPIRE */
@@ -644,7 +648,7 @@ static void test_auth(void **state)
 	assert_int_equal(st.connects, 0);
 	assert_int_equal(rec.resyncs, 0);
 	assert_false(iw_redis_claim(r, "mqtt.cleartext_credentials", "alice", 0, 9));
-	iw_redis_device(r, "d2", fields, values, 1);
+	iw_redis_device(r, "d2", fields, values, 1, true);
 	assert_true(stats(r).dropped >= 3);
 	assert_int_equal(rec.nclaim + rec.nunans, 0);
 	iw_redis_free(r);
@@ -653,7 +657,7 @@ static void test_auth(void **state)
 	 * answered with an error counts as won (two alerts rather than none) */
 	r = mirror(&f->a, 0, NULL, 0, &rec);
 	assert_true(pump_up(r, true, 2000));
-	iw_redis_device(r, "d3", fields, values, 1);
+	iw_redis_device(r, "d3", fields, values, 1, true);
 	iw_redis_set_add(r, "certexp:2026-12-15", "d3", T0, 0, 0);
 	assert_true(iw_redis_claim(r, "mqtt.cleartext_credentials", "alice", 0, 10));
 	iw_redis_drain(r, 2000);
@@ -687,7 +691,7 @@ static void test_server_killed(void **state)
 	assert_true(pump_up(r, true, 2000));
 	const char *fields[] = {"ip"};
 	const char *values[] = {"10.0.0.1"};
-	iw_redis_device(r, "before", fields, values, 1);
+	iw_redis_device(r, "before", fields, values, 1, true);
 	iw_redis_drain(r, 2000);
 
 	/* the mirror finds out at its next poll; what it had pending is lost */
@@ -707,7 +711,7 @@ static void test_server_killed(void **state)
 
 	/* down: appends are dropped, claims refused */
 	assert_false(iw_redis_claim(r, "mqtt.client_id_conflict", "c3", 0, 13));
-	iw_redis_device(r, "while-down", fields, values, 1);
+	iw_redis_device(r, "while-down", fields, values, 1, true);
 	assert_int_equal(stats(r).dropped, 5 + 1 + 2);
 
 	/* one retry fails (after 1 s) before the server is back; the next (after 2 s more)
@@ -721,7 +725,7 @@ static void test_server_killed(void **state)
 	assert_int_equal(rec.resyncs, 2);
 	st = stats(r);
 	assert_int_equal(st.connects, 2);
-	iw_redis_device(r, "after", fields, values, 1);
+	iw_redis_device(r, "after", fields, values, 1, true);
 	iw_redis_drain(r, 2000);
 	redisContext *c = vconn(&f->a, 0);
 	assert_non_null(c);
@@ -763,7 +767,7 @@ static void test_killed_while_writing(void **state)
 	const char *values[] = {v};
 	assert_true(iw_redis_claim(r, "tunnel.renewal_loop", "cam", 0, 21));
 	for (int i = 0; i < 16; i++)
-		iw_redis_device(r, "big", fields, values, 1);
+		iw_redis_device(r, "big", fields, values, 1, true);
 	iw_redis_poll(r);
 	assert_false(pump_up(r, false, 2000));
 	struct iw_redis_stats st = stats(r);
@@ -842,7 +846,7 @@ static void test_output_bound(void **state)
 	const char *values[] = {v};
 	unsigned calls = 0;
 	while (stats(r).dropped == 0 && calls < 300) {
-		iw_redis_device(r, "big", fields, values, 1);
+		iw_redis_device(r, "big", fields, values, 1, true);
 		iw_redis_poll(r);
 		calls++;
 	}
@@ -851,7 +855,7 @@ static void test_output_bound(void **state)
 	/* 64 MB unsent plus what the kernel took: far fewer than the calls allowed */
 	assert_true(st.commands / 2 >= 64);
 	assert_true(st.commands / 2 < 200);
-	iw_redis_device(r, "big", fields, values, 1);
+	iw_redis_device(r, "big", fields, values, 1, true);
 	assert_int_equal(stats(r).dropped, 4);
 	assert_true(stats(r).up);
 
@@ -862,7 +866,7 @@ static void test_output_bound(void **state)
 	assert_int_equal(st.replies, st.commands);
 	assert_int_equal(st.errors, 0);
 	assert_true(st.up);
-	iw_redis_device(r, "big", fields, values, 1);
+	iw_redis_device(r, "big", fields, values, 1, true);
 	assert_int_equal(stats(r).dropped, 4);
 	iw_redis_drain(r, 5000);
 	redisContext *c = vconn(&f->a, 0);
