@@ -156,7 +156,7 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 	rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 6391)
 	redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$tmp/redis.log" 2>&1 &
 	rpid=$!
-	trap 'kill "$rpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+	trap 'kill "$rpid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 	for _ in $(seq 50); do
 		redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break
 		sleep 0.1
@@ -167,7 +167,7 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 		r_cmds=$(awk '/^  redis /{ for (i = 1; i < NF; i++) if ($i == "commands") print $(i + 1) }' "$tmp/i.err")
 		r_keys=$(redis-cli -p "$rport" dbsize 2>/dev/null)
 	fi
-	kill "$rpid" 2>/dev/null
+	kill "$rpid" 2>/dev/null || true
 else
 	echo "bench: redis-server missing (apt-get install redis-server): no Redis figures" >&2
 fi
