@@ -82,8 +82,11 @@ iotwatch-san:
 $(BUILD)/iotwatch-san: $(OBJDIR)/sensor/main.o $(LIB)
 	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
+# every script runs; the target fails at the end, naming the ones that failed
 integration:
-	@set -e; for t in tests/integration/test_*.sh; do echo "== $$t"; bash $$t; done
+	@failed=""; for t in tests/integration/test_*.sh; do echo "== $$t"; \
+		bash $$t || failed="$$failed $$t"; done; \
+	if [ -n "$$failed" ]; then echo "integration: FAILED:$$failed"; exit 1; fi
 
 # ---- benchmark ----
 bench:
