@@ -16,14 +16,18 @@ struct iw_json;
 struct iw_exporters_cfg {
 	struct {
 		char *path;
+		uint64_t rotate_size; /* bytes; 0: no rotation by size */
+		uint64_t rotate_keep; /* rotated files kept: path.1 .. path.N */
 	} jsonl;
 	struct {
 		char *brokers, *topic, *events_topic, *spool_dir;
+		uint64_t spool_max;                      /* bytes on disk; 0: no bound */
+		uint64_t flush_timeout;                  /* seconds waited for deliveries at the end */
 		char **property_keys, **property_values; /* librdkafka properties, as given */
 		unsigned n_properties;
 	} kafka;
 	struct {
-		char *address, *format;
+		char *address, *format, *facility, *hostname;
 	} syslog;
 };
 
@@ -41,6 +45,11 @@ struct iw_exporter {
 	const char *name;
 	/* The destination configured for it, or NULL when it is off. */
 	const char *(*configured)(const struct iw_exporters_cfg *cfg);
+	/* Optional: the IW_REC_ bits it takes when it is on (default: alerts and events). */
+	unsigned (*kinds)(const struct iw_exporters_cfg *cfg);
+	/* Optional: checks its configuration without opening anything. IW_ERR with one line
+	 * in err is a configuration error (exit status 2, and --check-config fails). */
+	int (*check)(const struct iw_exporters_cfg *cfg, char *err, size_t errlen);
 	/* Returns the instance, or NULL with a one-line reason in err. */
 	void *(*open)(const struct iw_exp_open *o, char *err, size_t errlen);
 	/* One record (no newline); key is the device id or NULL. IW_OK, or IW_ERR when the
@@ -49,6 +58,12 @@ struct iw_exporter {
 	int (*flush)(void *st);
 	/* Optional: reopen output files (SIGHUP). */
 	int (*reopen)(void *st);
+	/* Optional: called about once a second (of packet time in a replay, of wall time
+	 * live): timers, reconnection, delivery reports. Never blocks. */
+	void (*tick)(void *st);
+	/* Optional: ends delivery before close (bounded wait). Returns how many records were
+	 * neither delivered nor kept for later (a spool): the sensor exits 1 when any were. */
+	uint64_t (*finish)(void *st);
 	/* Optional: the exporter's counters as members of the current JSON object. */
 	void (*stats)(void *st, struct iw_json *j);
 	void (*close)(void *st);
@@ -56,5 +71,9 @@ struct iw_exporter {
 
 /* NULL-terminated. */
 extern const struct iw_exporter *const iw_exporters[];
+
+/* Runs the check() of every exporter that is on. IW_ERR with one line in err
+ * ("<name> exporter: <what is wrong>") for the first that fails. */
+int iw_exporters_check(const struct iw_exporters_cfg *cfg, char *err, size_t errlen);
 
 #endif

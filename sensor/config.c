@@ -194,6 +194,8 @@ static const cyaml_schema_field_t rules_fields[] = {
 
 static const cyaml_schema_field_t jsonl_fields[] = {
     F_STR("path", exporters.jsonl, path),
+    F_UINT("rotate_size", exporters.jsonl, rotate_size),
+    F_UINT("rotate_keep", exporters.jsonl, rotate_keep),
     CYAML_FIELD_END,
 };
 
@@ -202,6 +204,8 @@ static const cyaml_schema_field_t kafka_fields[] = {
     F_STR("topic", exporters.kafka, topic),
     F_STR("events_topic", exporters.kafka, events_topic),
     F_STR("spool_dir", exporters.kafka, spool_dir),
+    F_UINT("spool_max", exporters.kafka, spool_max),
+    F_UINT("flush_timeout", exporters.kafka, flush_timeout),
     F_FREEFORM("properties"), /* string -> string, held in property_keys/values */
     CYAML_FIELD_END,
 };
@@ -209,6 +213,8 @@ static const cyaml_schema_field_t kafka_fields[] = {
 static const cyaml_schema_field_t syslog_fields[] = {
     F_STR("address", exporters.syslog, address),
     F_STR("format", exporters.syslog, format),
+    F_STR("facility", exporters.syslog, facility),
+    F_STR("hostname", exporters.syslog, hostname),
     CYAML_FIELD_END,
 };
 
@@ -237,12 +243,17 @@ static const cyaml_schema_value_t config_schema = {
 struct key_rule {
 	const char *key;
 	bool duration;              /* a CYAML_UINT written as "90s", "12h", ... */
+	bool size;                  /* a CYAML_UINT written as "64k", "100M", "1G" (bytes) */
 	uint64_t min, max;          /* max 0: no upper bound */
 	const char *const *choices; /* strings: NULL-terminated list of allowed values */
 };
 
 static const char *const backends[] = {"memory", "redis", NULL};
 static const char *const syslog_formats[] = {"cef", "json", NULL};
+static const char *const syslog_facilities[] = {"kern",   "user",   "mail",   "daemon", "auth",     "syslog",
+                                                "lpr",    "news",   "uucp",   "cron",   "authpriv", "ftp",
+                                                "local0", "local1", "local2", "local3", "local4",   "local5",
+                                                "local6", "local7", NULL};
 
 static const struct key_rule key_rules[] = {
     {"sensor.stats_interval", .duration = true},
@@ -269,12 +280,17 @@ static const struct key_rule key_rules[] = {
     {"rules.cert.storm_bucket", .duration = true, .min = 1},
     {"rules.cert.flood_min_devices", .min = 1},
     {"rules.cert.flood_window", .duration = true, .min = 1},
+    {"exporters.jsonl.rotate_size", .size = true},
+    {"exporters.jsonl.rotate_keep", .min = 1, .max = 1000},
+    {"exporters.kafka.spool_max", .size = true},
+    {"exporters.kafka.flush_timeout", .duration = true, .max = 3600},
     {"exporters.syslog.format", .choices = syslog_formats},
+    {"exporters.syslog.facility", .choices = syslog_facilities},
 };
 
 /* ---- leaves: one configurable value, found by walking the schema ---- */
 
-enum leaf_kind { LEAF_STR, LEAF_LIST, LEAF_UINT, LEAF_DURATION, LEAF_BOOL, LEAF_PROPS };
+enum leaf_kind { LEAF_STR, LEAF_LIST, LEAF_UINT, LEAF_DURATION, LEAF_SIZE, LEAF_BOOL, LEAF_PROPS };
 
 struct leaf {
 	enum leaf_kind kind;
@@ -309,7 +325,10 @@ static void leaf_make(const cyaml_schema_field_t *f, size_t base, const char *do
 	case CYAML_UINT:
 		if (f->value.data_size != sizeof(uint64_t))
 			schema_bug(dotted);
-		lf->kind = lf->rule && lf->rule->duration ? LEAF_DURATION : LEAF_UINT;
+		lf->kind = !lf->rule            ? LEAF_UINT
+		           : lf->rule->duration ? LEAF_DURATION
+		           : lf->rule->size     ? LEAF_SIZE
+		                                : LEAF_UINT;
 		break;
 	case CYAML_BOOL:
 		if (f->value.data_size != sizeof(bool))
@@ -514,6 +533,11 @@ void iw_config_defaults(struct iw_config *c)
 	c->exporters.kafka.spool_dir = xstrdup("");
 	c->exporters.syslog.address = xstrdup("");
 	c->exporters.syslog.format = xstrdup("cef");
+	c->exporters.syslog.facility = xstrdup("local0");
+	c->exporters.syslog.hostname = xstrdup("");
+	c->exporters.jsonl.rotate_keep = 5;
+	c->exporters.kafka.spool_max = 1ull << 30;
+	c->exporters.kafka.flush_timeout = 10;
 }
 
 /* ---- scalar values ---- */
@@ -549,6 +573,50 @@ int iw_parse_duration(const char *s, uint64_t *secs)
 		return IW_ERR;
 	*secs = n * unit;
 	return IW_OK;
+}
+
+static const struct {
+	char suffix;
+	uint64_t bytes;
+} size_units[] = {{'T', 1ull << 40}, {'G', 1ull << 30}, {'M', 1ull << 20}, {'k', 1ull << 10}};
+
+/* Digits, then at most one of k M G T (powers of 1024). IW_ERR (and *bytes untouched)
+ * for anything else and when the result does not fit in 64 bits. */
+int iw_parse_size(const char *s, uint64_t *bytes)
+{
+	if (!s || !bytes || *s < '0' || *s > '9')
+		return IW_ERR;
+	uint64_t n = 0;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return IW_ERR;
+		n = n * 10 + d;
+	}
+	uint64_t unit = 1;
+	if (*s) {
+		size_t i = 0;
+		while (i < sizeof size_units / sizeof size_units[0] && size_units[i].suffix != *s)
+			i++;
+		if (i == sizeof size_units / sizeof size_units[0] || s[1])
+			return IW_ERR;
+		unit = size_units[i].bytes;
+	}
+	if (n > UINT64_MAX / unit)
+		return IW_ERR;
+	*bytes = n * unit;
+	return IW_OK;
+}
+
+/* Writes bytes in the largest unit that divides it exactly ("100M", "0", "1000"). */
+static void format_size(uint64_t bytes, char *buf, size_t n)
+{
+	for (size_t i = 0; bytes && i < sizeof size_units / sizeof size_units[0]; i++)
+		if (bytes % size_units[i].bytes == 0) {
+			snprintf(buf, n, "%" PRIu64 "%c", bytes / size_units[i].bytes, size_units[i].suffix);
+			return;
+		}
+	snprintf(buf, n, "%" PRIu64, bytes);
 }
 
 /* Writes secs in the largest unit that divides it exactly ("12h", "90d", "0s"). */
@@ -681,6 +749,8 @@ static const char *kind_name(enum leaf_kind k)
 		return "a number";
 	case LEAF_DURATION:
 		return "a duration";
+	case LEAF_SIZE:
+		return "a size";
 	case LEAF_BOOL:
 		return "true or false";
 	case LEAF_PROPS:
@@ -693,6 +763,8 @@ static void format_value(const struct leaf *lf, uint64_t v, char *buf, size_t n)
 {
 	if (lf->kind == LEAF_DURATION)
 		format_duration(v, buf, n);
+	else if (lf->kind == LEAF_SIZE)
+		format_size(v, buf, n);
 	else
 		snprintf(buf, n, "%" PRIu64, v);
 }
@@ -737,6 +809,13 @@ static int scalar_check(const struct leaf *lf, const char *text, uint64_t *num, 
 	case LEAF_DURATION:
 		if (iw_parse_duration(text, num) != IW_OK) {
 			snprintf(why, whylen, "%s is not a duration", quoted(text, q, sizeof q));
+			return IW_ERR;
+		}
+		break;
+	case LEAF_SIZE:
+		if (iw_parse_size(text, num) != IW_OK) {
+			snprintf(why, whylen, "%s is not a size (bytes, or with k, M, G, T)",
+			         quoted(text, q, sizeof q));
 			return IW_ERR;
 		}
 		break;
@@ -867,6 +946,7 @@ static bool print_leaf(void *arg, const char *name, const struct leaf *lf)
 		                 *(const unsigned *)cat(c, lf->count_off));
 	case LEAF_UINT:
 	case LEAF_DURATION:
+	case LEAF_SIZE:
 		format_value(lf, *(const uint64_t *)cat(c, lf->off), num, sizeof num);
 		return emit_scalar(&pr->em, num, YAML_PLAIN_SCALAR_STYLE);
 	case LEAF_BOOL:
@@ -1201,6 +1281,7 @@ static void swap_leaf(struct iw_config *dst, struct iw_config *src, const struct
 	}
 	case LEAF_UINT:
 	case LEAF_DURATION:
+	case LEAF_SIZE:
 		*u64_at(dst, lf->off) = *u64_at(src, lf->off);
 		break;
 	case LEAF_BOOL:

@@ -73,4 +73,7 @@ void iw_config_free(struct iw_config *c);
  * Returns IW_OK or IW_ERR. */
 int iw_parse_duration(const char *s, uint64_t *secs);
 
+/* A size: digits, then at most one of k M G T (powers of 1024), in bytes. */
+int iw_parse_size(const char *s, uint64_t *bytes);
+
 #endif

@@ -241,6 +241,8 @@ int main(int argc, char **argv)
 		if (!cfg.capture.filter)
 			abort();
 	}
+	if (iw_exporters_check(&cfg.exporters, err, sizeof(err)) != 0)
+		goto cfg_error;
 	if (check) {
 		iw_config_print(&cfg, stdout);
 		iw_config_free(&cfg);
@@ -308,9 +310,9 @@ int main(int argc, char **argv)
 	            : iw_capture_live(s, ifaces, nifaces, &co, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "iotwatch: %s\n", err);
-	iw_sensor_finish(s, mono() - t0);
+	int lost = iw_sensor_finish(s, mono() - t0);
 	iw_config_free(&cfg);
-	return rc;
+	return rc ? rc : lost;
 
 cfg_error:
 	fprintf(stderr, "iotwatch: %s\n", err);

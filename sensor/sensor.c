@@ -3,6 +3,7 @@
  * and the counters behind --stats. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -1124,6 +1125,9 @@ void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us)
 			s->last_stats_us = s->now_us;
 		}
 	}
+	for (unsigned i = 0; i < s->n_exp; i++)
+		if (s->exp[i].desc->tick)
+			s->exp[i].desc->tick(s->exp[i].st);
 	tunnel_tick(s);
 	iw_store_tick(s->store, s->now_us);
 	iw_store_poll(s->store);
@@ -1162,7 +1166,8 @@ static int open_exporters(struct iw_sensor *s, char *err, size_t errlen)
 			continue;
 		}
 		const char *dest = (*e)->configured(&s->cfg->exporters);
-		if (dest && *dest && open_exporter(s, *e, dest, IW_REC_ALERT | IW_REC_EVENT, err, errlen))
+		unsigned kinds = (*e)->kinds ? (*e)->kinds(&s->cfg->exporters) : IW_REC_ALERT | IW_REC_EVENT;
+		if (dest && *dest && open_exporter(s, *e, dest, kinds, err, errlen))
 			return IW_ERR;
 	}
 	if (!jsonl)
@@ -1292,6 +1297,9 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 		s->n_rules++;
 	}
 	iw_json_init(&s->json);
+	*code = 2;
+	if (iw_exporters_check(&cfg->exporters, err, errlen))
+		goto fail;
 	*code = 1;
 	if (open_exporters(s, err, errlen))
 		goto fail;
@@ -1567,7 +1575,7 @@ static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_
 	fprintf(o, "  mbps %.1f\n", elapsed_s > 0 ? (double)s->bytes / elapsed_s / 1e6 : 0.0);
 }
 
-void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
+int iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 {
 	iw_sensor_tick(s, s->now_us);
 	uint64_t total = iw_flow_total(s->flows), peak = iw_flow_peak(s->flows),
@@ -1585,6 +1593,11 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	free(s->pending);
 	if (s->opts.devices_path)
 		iw_sensor_write_devices(s);
+	/* deliveries end first, so the stats tell what was delivered, kept or lost */
+	uint64_t lost = 0;
+	for (unsigned i = 0; i < s->n_exp; i++)
+		if (s->exp[i].desc->finish)
+			lost += s->exp[i].desc->finish(s->exp[i].st);
 	if (s->opts.stats || s->cfg->sensor.stats_interval)
 		stats_record(s, elapsed_s, total, peak, ev);
 	if (s->opts.stats)
@@ -1605,4 +1618,8 @@ void iw_sensor_finish(struct iw_sensor *s, double elapsed_s)
 	iw_x509_cache_free(s->pcfg.x509_cache);
 	free(s->devnets);
 	free(s);
+	if (lost)
+		fprintf(stderr, "iotwatch: %" PRIu64 " records could not be delivered and were not kept\n",
+		        lost);
+	return lost ? 1 : 0;
 }

@@ -58,9 +58,11 @@ void iw_sensor_capture_stats(struct iw_sensor *s, const struct iw_capture_stats 
 /* Counts a capture source that ended early on a read error (a damaged file). */
 void iw_sensor_capture_error(struct iw_sensor *s);
 
-/* Ends every flow, writes the stats record and the summary (with --stats), flushes and
- * closes the exporters, frees s. elapsed_s is the wall time of the run. */
-void iw_sensor_finish(struct iw_sensor *s, double elapsed_s);
+/* Ends every flow, ends deliveries (bounded), writes the stats record and the summary
+ * (with --stats), flushes and closes the exporters, frees s. elapsed_s is the wall time
+ * of the run. Returns 0, or 1 (with one line on stderr) when an exporter lost records:
+ * neither delivered nor kept in a spool. */
+int iw_sensor_finish(struct iw_sensor *s, double elapsed_s);
 
 uint64_t iw_sensor_packets(const struct iw_sensor *s);
 uint64_t iw_sensor_bytes(const struct iw_sensor *s);
