@@ -6,7 +6,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 CC         ?= cc
 VERSION    := 0.1.0
-PKGS       := libpcap libndpi libcyaml yaml-0.1 libcrypto json-c hiredis
+PKGS       := libpcap libndpi libcyaml yaml-0.1 libcrypto json-c hiredis rdkafka
 SANITIZE   ?=
 FUZZ_TIME  ?= 60
 BUILD      := build
@@ -82,8 +82,13 @@ iotwatch-san:
 $(BUILD)/iotwatch-san: $(OBJDIR)/sensor/main.o $(LIB)
 	$(CC) $(LDSAN) -o $@ $^ $(LIBS)
 
+# a Kafka cluster on loopback for the tests (librdkafka's mock cluster)
+$(BUILD)/kafka-mock: tests/integration/kafka-mock.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O1 -g -o $@ $< $(shell pkg-config --cflags --libs rdkafka)
+
 # every script runs; the target fails at the end, naming the ones that failed
-integration:
+integration: $(BUILD)/kafka-mock
 	@failed=""; for t in tests/integration/test_*.sh; do echo "== $$t"; \
 		bash $$t || failed="$$failed $$t"; done; \
 	if [ -n "$$failed" ]; then echo "integration: FAILED:$$failed"; exit 1; fi

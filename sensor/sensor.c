@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
 #include "../parsers/alloc.h"
 #include "../exporters/json.h"
@@ -1516,6 +1517,45 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 	write_record(s, IW_REC_STATS, NULL);
 }
 
+/* Prints a JSON value for people: numbers and words as they are, objects as
+ * "name value" pairs (nested ones prefixed "name."). */
+static void print_flat(FILE *o, const char *prefix, json_object *v)
+{
+	json_object_object_foreach(v, name, m)
+	{
+		if (json_object_is_type(m, json_type_object)) {
+			char p[128];
+			snprintf(p, sizeof(p), "%s%s.", prefix, name);
+			print_flat(o, p, m);
+		} else {
+			fprintf(o, " %s%s %s", prefix, name, json_object_get_string(m));
+		}
+	}
+}
+
+/* One line per exporter with its counters (the "exporters" of the stats record). */
+static void exporters_summary(struct iw_sensor *s, FILE *o)
+{
+	struct iw_json j;
+	iw_json_init(&j);
+	for (unsigned i = 0; i < s->n_exp; i++) {
+		if (!s->exp[i].desc->stats)
+			continue;
+		iw_json_reset(&j);
+		iw_json_obj_begin(&j, NULL);
+		s->exp[i].desc->stats(s->exp[i].st, &j);
+		iw_json_obj_end(&j);
+		json_object *v = json_tokener_parse(j.buf);
+		if (!v)
+			continue;
+		fprintf(o, "  exporter %s%u", s->exp[i].desc->name, i);
+		print_flat(o, "", v);
+		fputc('\n', o);
+		json_object_put(v);
+	}
+	iw_json_free(&j);
+}
+
 static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_total, uint64_t flows_peak,
                           uint64_t evicted)
 {
@@ -1570,6 +1610,7 @@ static void stats_summary(struct iw_sensor *s, double elapsed_s, uint64_t flows_
 		        ss.r.up ? "up" : "down", (unsigned long long)ss.r.commands,
 		        (unsigned long long)ss.r.replies, (unsigned long long)ss.r.errors,
 		        (unsigned long long)ss.r.failures, (unsigned long long)ss.r.dropped);
+	exporters_summary(s, o);
 	fprintf(o, "  elapsed_s %.3f\n", elapsed_s);
 	fprintf(o, "  pps %.0f\n", elapsed_s > 0 ? (double)s->packets / elapsed_s : 0.0);
 	fprintf(o, "  mbps %.1f\n", elapsed_s > 0 ? (double)s->bytes / elapsed_s / 1e6 : 0.0);
