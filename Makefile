@@ -96,7 +96,7 @@ integration: $(BUILD)/kafka-mock
 # ---- benchmark ----
 bench:
 	@sh scripts/deps.sh bench
-	$(MAKE) iotwatch
+	$(MAKE) iotwatch $(BUILD)/kafka-mock
 	IOTWATCH=./iotwatch sh tests/bench/run.sh
 
 # ---- fuzzing: each target for FUZZ_TIME seconds ----

@@ -2,7 +2,10 @@
 # run.sh — benchmark iotwatch against a bare libpcap read loop and ndpiReader on a generated IoT capture.
 #
 # Every rule is on (the default configuration); one more series runs with the device state in
-# a Redis started here. Environment: IOTWATCH (./iotwatch), BENCH_PACKETS (2000000), BENCH_DIR (build/bench).
+# a Redis started here, and four more compare Kafka export (librdkafka's mock cluster,
+# build/kafka-mock, in its own process) with the jsonl exporter, for alerts and for every
+# event. Environment: IOTWATCH (./iotwatch), BENCH_PACKETS (2000000), BENCH_DIR (build/bench),
+# KAFKA_MOCK (build/kafka-mock).
 # Exits 0 whatever the figures are (a benchmark, not a test); 1 only when it cannot run at all.
 set -eu
 
@@ -118,11 +121,12 @@ done
 # iw FILE PREFIX [ARGS...]: runs iotwatch five times on FILE (with ARGS), keeps the fastest in
 # PREFIX_s, _pps, _rss, _flows, _peak, _pkts, and the least CPU time (user + system, less
 # disturbed than wall time by other work on the machine) in PREFIX_cpu.
+runs="1 2 3 4 5"
 iw() {
 	best="" bcpu=""
 	f=$1 p=$2
 	shift 2
-	for _ in 1 2 3 4 5; do
+	for _ in $runs; do
 		if ! measure "$tmp/i.out" "$tmp/i.err" "$IOTWATCH" -r "$f" -c "$here/rules.yaml" -o /dev/null --stats -q "$@"; then
 			echo "bench: iotwatch failed on $1:" >&2
 			tail -n 5 "$tmp/i.err" >&2
@@ -172,6 +176,44 @@ else
 	echo "bench: redis-server missing (apt-get install redis-server): no Redis figures" >&2
 fi
 
+# Kafka export against jsonl, alerts alone and every event: CPU seconds (user + system, so
+# librdkafka's threads count), least of three runs each; the brokers are librdkafka's mock
+# cluster on loopback, one broker, in a process of its own.
+k_ok=no
+mock=${KAFKA_MOCK:-build/kafka-mock}
+if [ -x "$mock" ]; then
+	mkfifo "$tmp/kcmd"
+	"$mock" 1 iotwatch.alerts:4 iotwatch.events:4 <"$tmp/kcmd" >"$tmp/kmock.out" 2>&1 &
+	kpid=$!
+	exec 8>"$tmp/kcmd"
+	for _ in $(seq 50); do
+		grep -q '^bootstrap' "$tmp/kmock.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	kb=$(awk '/^bootstrap/ { print $2 }' "$tmp/kmock.out")
+	# delivered N: the kafka exporter's delivered count in the last run's summary
+	delivered() {
+		awk '/^  exporter kafka/ { for (i = 1; i < NF; i++) if ($i == "delivered") print $(i + 1) }' "$tmp/i.err"
+	}
+	runs="1 2 3"
+	if [ -n "$kb" ] &&
+		iw "$pcap" ja &&
+		iw "$pcap" ka --set exporters.kafka.brokers="$kb" && ka_n=$(delivered) &&
+		iw "$pcap" je -e /dev/null &&
+		iw "$pcap" ke --set exporters.kafka.brokers="$kb" --set exporters.kafka.events_topic=iotwatch.events &&
+		ke_n=$(delivered); then
+		k_ok=yes
+	else
+		echo "bench: the Kafka series failed$( [ -n "$kb" ] || echo ': the mock cluster did not start')" >&2
+	fi
+	runs="1 2 3 4 5"
+	echo quit >&8
+	exec 8>&-
+	kill "$kpid" 2>/dev/null || true
+else
+	echo "bench: $mock missing (make $mock): no Kafka figures" >&2
+fi
+
 # ndpiReader -q prints nothing but runs the full detection; its speed is our packet count over its wall time.
 n_ok=no
 if command -v ndpiReader >/dev/null; then
@@ -199,7 +241,10 @@ awk -v pkts="$b_pkts" -v bytes="$b_bytes" \
 	-v t_s="${t_cpu:-${t_s:-0}}" -v d_s="${d_cpu:-${d_s:-0}}" -v i_cpu="${i_cpu:-${i_s:-0}}" -v tls_pct="$(kv tls "$pcap.txt" 2>/dev/null)" \
 	-v dns_pct="$(kv dns "$pcap.txt" 2>/dev/null)" \
 	-v r_ok="$r_ok" -v r_s="${r_s:-0}" -v r_pps="${r_pps:-0}" -v r_pkts="${r_pkts:-0}" -v r_rss="${r_rss:-0}" \
-	-v r_cmds="${r_cmds:-0}" -v r_keys="${r_keys:-0}" '
+	-v r_cmds="${r_cmds:-0}" -v r_keys="${r_keys:-0}" \
+	-v k_ok="$k_ok" -v ja="${ja_cpu:-0}" -v ka="${ka_cpu:-0}" -v je="${je_cpu:-0}" -v ke="${ke_cpu:-0}" \
+	-v ja_s="${ja_s:-0}" -v ka_s="${ka_s:-0}" -v je_s="${je_s:-0}" -v ke_s="${ke_s:-0}" \
+	-v ka_n="${ka_n:-0}" -v ke_n="${ke_n:-0}" '
 function row(tool, p, s, pps, rss) {
 	printf "%-12s %10d %9.3f %12.0f %9.1f %9.3f %9.1f\n", tool, p, s, pps,
 		(pkts > 0 ? pps * bytes / pkts / 1e6 : 0), (b_pps > 0 ? pps / b_pps : 0), rss * 1024 / 1e6
@@ -245,6 +290,12 @@ BEGIN {
 			(i_pps > 0 ? 100 * r_pps / i_pps : 0), r_cmds, r_keys
 	cost("TLS", t_s, pkts * tls_pct / 100)
 	cost("DNS", d_s, pkts * dns_pct / 100)
+	if (k_ok == "yes") {
+		printf "kafka export, CPU s (wall s), least of 3:  alerts jsonl %.3f (%.3f)  kafka %.3f (%.3f): %+.1f%%, %d delivered\n",
+			ja, ja_s, ka, ka_s, (ja > 0 ? 100 * (ka - ja) / ja : 0), ka_n
+		printf "                                      all events jsonl %.3f (%.3f)  kafka %.3f (%.3f): %+.1f%%, %d delivered, %.2f us each\n",
+			je, je_s, ke, ke_s, (je > 0 ? 100 * (ke - je) / je : 0), ke_n, (ke_n > 0 ? (ke - je) * 1e6 / ke_n : 0)
+	}
 	print ""
 	print "targets:"
 	target(b_pps > 0 && i_pps >= 0.15 * b_pps, "iotwatch, all rules, >= 15% of bareloop packets/s",
