@@ -113,6 +113,8 @@ static void write_text(const char *path, const char *text)
 	L(rules.region.ip_ranges, rules.region.n_ip_ranges)                                                  \
 	L(rules.modbus.allowed_writers, rules.modbus.n_allowed_writers)                                      \
 	S(exporters.jsonl.path)                                                                              \
+	U(exporters.jsonl.rotate_size)                                                                       \
+	U(exporters.jsonl.rotate_keep)                                                                       \
 	S(exporters.kafka.brokers)                                                                           \
 	S(exporters.kafka.topic)                                                                             \
 	S(exporters.kafka.events_topic)                                                                      \
@@ -212,6 +214,8 @@ static const char *const odd_sets[] = {
     "rules.region.ip_ranges=config/aws.json",
     "rules.modbus.allowed_writers=10.1.1.1,10.2.0.0/16",
     "exporters.jsonl.path=/var/log/iotwatch/alerts.jsonl",
+    "exporters.jsonl.rotate_size=100M",
+    "exporters.jsonl.rotate_keep=10",
     "exporters.kafka.brokers=k1:9092,k2:9092",
     "exporters.kafka.topic=alerts",
     "exporters.kafka.events_topic=events",
@@ -276,6 +280,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.rules.region.n_ip_ranges, 0);
 	assert_int_equal(c.rules.modbus.n_allowed_writers, 0);
 	assert_string_equal(c.exporters.jsonl.path, "-");
+	assert_int_equal(c.exporters.jsonl.rotate_size, 0);
+	assert_int_equal(c.exporters.jsonl.rotate_keep, 5);
 	assert_string_equal(c.exporters.kafka.brokers, "");
 	assert_string_equal(c.exporters.kafka.topic, "iotwatch.alerts");
 	assert_string_equal(c.exporters.kafka.events_topic, "");
