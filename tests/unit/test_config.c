@@ -119,6 +119,8 @@ static void write_text(const char *path, const char *text)
 	S(exporters.kafka.topic)                                                                             \
 	S(exporters.kafka.events_topic)                                                                      \
 	S(exporters.kafka.spool_dir)                                                                         \
+	U(exporters.kafka.spool_max)                                                                         \
+	U(exporters.kafka.flush_timeout)                                                                     \
 	L(exporters.kafka.property_keys, exporters.kafka.n_properties)                                       \
 	L(exporters.kafka.property_values, exporters.kafka.n_properties)                                     \
 	S(exporters.syslog.address)                                                                          \
@@ -220,6 +222,8 @@ static const char *const odd_sets[] = {
     "exporters.kafka.topic=alerts",
     "exporters.kafka.events_topic=events",
     "exporters.kafka.spool_dir=/var/spool/iotwatch",
+    "exporters.kafka.spool_max=3G",
+    "exporters.kafka.flush_timeout=30s",
     "exporters.kafka.properties.security.protocol=SASL_SSL",
     "exporters.kafka.properties.acks=all",
     "exporters.syslog.address=udp://siem:514",
@@ -286,6 +290,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c.exporters.kafka.topic, "iotwatch.alerts");
 	assert_string_equal(c.exporters.kafka.events_topic, "");
 	assert_string_equal(c.exporters.kafka.spool_dir, "");
+	assert_int_equal(c.exporters.kafka.spool_max, 1ull << 30);
+	assert_int_equal(c.exporters.kafka.flush_timeout, 10);
 	assert_int_equal(c.exporters.kafka.n_properties, 0);
 	assert_string_equal(c.exporters.syslog.address, "");
 	assert_string_equal(c.exporters.syslog.format, "cef");
@@ -846,6 +852,65 @@ static void test_print_format(void **state)
 
 /* ---- durations ---- */
 
+static void test_sizes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int rc;
+		uint64_t bytes;
+	} cases[] = {
+	    {"0", IW_OK, 0},
+	    {"1000", IW_OK, 1000},
+	    {"64k", IW_OK, 65536},
+	    {"100M", IW_OK, 100ull << 20},
+	    {"1G", IW_OK, 1ull << 30},
+	    {"2T", IW_OK, 2ull << 40},
+	    {"16777215T", IW_OK, 16777215ull << 40},
+	    {"16777216T", IW_ERR, 0}, /* overflows */
+	    {"18446744073709551616", IW_ERR, 0},
+	    {"", IW_ERR, 0},
+	    {"k", IW_ERR, 0},
+	    {"64K", IW_ERR, 0},
+	    {"100m", IW_ERR, 0},
+	    {"1GB", IW_ERR, 0},
+	    {"1.5G", IW_ERR, 0},
+	    {"-1", IW_ERR, 0},
+	    {" 1k", IW_ERR, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t b = 12345;
+		int rc = iw_parse_size(cases[i].text, &b);
+		if (rc != cases[i].rc)
+			fail_msg("\"%s\": rc %d, want %d", cases[i].text, rc, cases[i].rc);
+		if (rc == IW_OK && b != cases[i].bytes)
+			fail_msg("\"%s\": %llu, want %llu", cases[i].text, (unsigned long long)b,
+			         (unsigned long long)cases[i].bytes);
+		if (rc != IW_OK && b != 12345)
+			fail_msg("\"%s\": output written on error", cases[i].text);
+	}
+	uint64_t b;
+	assert_int_equal(iw_parse_size(NULL, &b), IW_ERR);
+	/* printed in the largest exact unit, and read back */
+	struct iw_config c;
+	iw_config_defaults(&c);
+	char err[256];
+	assert_int_equal(iw_config_set(&c, "exporters.kafka.spool_max=1536k", err, sizeof err), IW_OK);
+	char *text = print_to_string(&c);
+	assert_non_null(strstr(text, "spool_max: 1536k\n"));
+	free(text);
+	assert_int_equal(iw_config_set(&c, "exporters.kafka.spool_max=1100", err, sizeof err), IW_OK);
+	text = print_to_string(&c);
+	assert_non_null(strstr(text, "spool_max: 1100\n"));
+	free(text);
+	assert_int_equal(iw_config_set(&c, "exporters.jsonl.rotate_size=5x", err, sizeof err), IW_ERR);
+	assert_string_equal(
+	    err, "--set exporters.jsonl.rotate_size: \"5x\" is not a size (bytes, or with k, M, G, T)");
+	assert_int_equal(iw_config_set(&c, "exporters.kafka.flush_timeout=2h", err, sizeof err), IW_ERR);
+	assert_string_equal(err, "--set exporters.kafka.flush_timeout: 2h is out of range (0s..1h)");
+	iw_config_free(&c);
+}
+
 static void test_durations(void **state)
 {
 	(void)state;
@@ -915,6 +980,7 @@ int main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_print_format),
 	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_sizes),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
