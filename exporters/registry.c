@@ -6,9 +6,11 @@
 #include "../parsers/cursor.h"
 
 extern const struct iw_exporter iw_exp_jsonl;
+extern const struct iw_exporter iw_exp_syslog;
 
 const struct iw_exporter *const iw_exporters[] = {
     &iw_exp_jsonl,
+    &iw_exp_syslog,
     NULL,
 };
 
