@@ -602,8 +602,8 @@ static const struct {
          {"start", "start", NULL, C_TIME},
          {"duration_s", "cn1", "durationSeconds", C_INT},
          {"max_duration_s", "cn2", "maxDurationSeconds", C_INT},
-         {"bytes_toserver", "out", NULL, C_INT},
-         {"bytes_toclient", "in", NULL, C_INT},
+         {"bytes_toserver", "in", NULL, C_INT}, /* CEF: in is source to destination */
+         {"bytes_toclient", "out", NULL, C_INT},
      }},
     {"tunnel.renewal_loop",
      {

@@ -281,11 +281,13 @@ static void test_cef_rules(void **state)
 	free(got);
 
 	got = cef("{\"alert\":{\"rule\":\"tunnel.orphaned\"},\"evidence\":{\"kind\":\"ssh\","
-	          "\"endpoint\":\"127.0.0.1\",\"address\":\"127.0.0.1\",\"duration_s\":43200}}");
+	          "\"endpoint\":\"127.0.0.1\",\"address\":\"127.0.0.1\",\"duration_s\":43200,"
+	          "\"bytes_toserver\":5745,\"bytes_toclient\":6119}}");
 	assert_non_null(got);
 	assert_null(strstr(got, "dhost="));
+	/* in: bytes from source to destination (CEF's bytesIn), out: the other way */
 	assert_non_null(strstr(got, "|tunnel.orphaned|tunnel.orphaned|5|cs4Label=tunnelKind cs4=ssh "
-	                            "cn1Label=durationSeconds cn1=43200 cs6Label="));
+	                            "cn1Label=durationSeconds cn1=43200 in=5745 out=6119 cs6Label="));
 	free(got);
 
 	got = cef(
