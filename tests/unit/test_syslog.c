@@ -562,7 +562,7 @@ static void test_udp(void **state)
 	assert_non_null(rec);
 	int h = snprintf(rec, big + 64, "{\"alert\":{\"message\":\"");
 	memset(rec + h, 'x', big);
-	strcpy(rec + h + big, "\"}}");
+	memcpy(rec + h + big, "\"}}", 4);
 	assert_int_equal(EXP->write(st, IW_REC_ALERT, NULL, rec, strlen(rec)), IW_ERR);
 	free(rec);
 
