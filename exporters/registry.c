@@ -7,10 +7,12 @@
 
 extern const struct iw_exporter iw_exp_jsonl;
 extern const struct iw_exporter iw_exp_kafka;
+extern const struct iw_exporter iw_exp_syslog;
 
 const struct iw_exporter *const iw_exporters[] = {
     &iw_exp_jsonl,
     &iw_exp_kafka,
+    &iw_exp_syslog,
     NULL,
 };
 

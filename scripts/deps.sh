@@ -4,7 +4,7 @@
 set -eu
 build="gcc make pkg-config libpcap-dev libndpi-dev libhiredis-dev libcyaml-dev librdkafka-dev libssl-dev libjson-c-dev"
 demo="$build jq"
-test="$build libcmocka-dev clang libclang-rt-14-dev jq python3 tshark tcpdump tcpreplay redis-server iproute2 kcat logrotate"
+test="$build libcmocka-dev clang libclang-rt-14-dev jq python3 tshark tcpdump tcpreplay redis-server iproute2 kcat logrotate rsyslog"
 bench="$build libndpi-bin time redis-server"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in
