@@ -438,8 +438,9 @@ static void *kafka_open(const struct iw_exp_open *o, char *err, size_t errlen)
 	if (!conf)
 		return NULL;
 	struct kafka *k = iw_calloc(1, sizeof(*k));
-	k->brokers = iw_malloc(strlen(cfg->kafka.brokers) + 1);
-	strcpy(k->brokers, cfg->kafka.brokers);
+	size_t blen = strlen(cfg->kafka.brokers) + 1;
+	k->brokers = iw_malloc(blen);
+	memcpy(k->brokers, cfg->kafka.brokers, blen);
 	k->flush_ms = cfg->kafka.flush_timeout * 1000;
 	rd_kafka_conf_set_opaque(conf, k);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -338,8 +338,9 @@ struct iw_spool *iw_spool_open(const char *dir, uint64_t max_bytes, unsigned win
 		return NULL;
 	}
 	struct iw_spool *sp = iw_calloc(1, sizeof(*sp));
-	sp->dir = iw_malloc(strlen(dir) + 1);
-	strcpy(sp->dir, dir);
+	size_t dlen = strlen(dir) + 1;
+	sp->dir = iw_malloc(dlen);
+	memcpy(sp->dir, dir, dlen);
 	sp->lockfd = lfd;
 	sp->wfd = sp->rfd = -1;
 	sp->replayed = -1;
