@@ -1191,6 +1191,24 @@ static int open_exporters(struct iw_sensor *s, char *err, size_t errlen)
 	return IW_OK;
 }
 
+/* An entry of rules.modbus.allowed_writers as rules/modbus.c reads it: an address or a
+ * CIDR, blanks around it ignored. */
+static bool writer_ok(const char *w)
+{
+	char buf[64];
+	while (*w == ' ' || *w == '\t')
+		w++;
+	size_t n = strlen(w);
+	while (n > 0 && (w[n - 1] == ' ' || w[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, w, n);
+	buf[n] = '\0';
+	struct iw_cidr c;
+	return iw_cidr_parse(buf, &c) == IW_OK;
+}
+
 struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sensor_opts *opts, char *err,
                                 size_t errlen, int *code)
 {
@@ -1214,6 +1232,15 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 		}
 	}
 	s->n_devnets = cfg->sensor.n_device_networks;
+	for (unsigned i = 0; i < cfg->rules.modbus.n_allowed_writers; i++) {
+		/* the rule reads the list itself; a typo must not leave a writer unchecked */
+		if (!writer_ok(cfg->rules.modbus.allowed_writers[i])) {
+			snprintf(err, errlen,
+			         "rules.modbus.allowed_writers: \"%s\" is not an address or CIDR",
+			         cfg->rules.modbus.allowed_writers[i]);
+			goto fail;
+		}
+	}
 	s->regions = iw_region_db_new();
 	for (unsigned i = 0; i < cfg->rules.region.n_ip_ranges; i++) {
 		char why[256] = "";

@@ -372,6 +372,12 @@ printf '{"syncToken":"1","prefixes":[{"ip_prefix":"10.0.0.0/33","region":"x","se
 usage_error "bad ip-range file" "iotwatch: rules.region.ip_ranges: $T/bad-ranges.json: prefixes[0].ip_prefix" \
 	"$IW" --set rules.region.ip_ranges="$T/bad-ranges.json" -r "$SYN_A" -o /dev/null
 
+usage_error "a Modbus writer that is not an address" \
+	'iotwatch: rules.modbus.allowed_writers: "10.0.0.300" is not an address or CIDR' \
+	"$IW" --set rules.modbus.allowed_writers=10.0.0.1,10.0.0.300 -r "$SYN_A" -o /dev/null
+usage_error "a device network that is not a CIDR" 'iotwatch: sensor.device_networks: "10.0.0.0/40" is not a CIDR' \
+	"$IW" --set sensor.device_networks=10.0.0.0/40 -r "$SYN_A" -o /dev/null
+
 # ---- runtime failures: exit 1, the path in the message ----
 run "$IW" -r "$T/no-such-file.pcap" -o /dev/null -q
 grep -qF "$T/no-such-file.pcap" "$T/err"
