@@ -81,6 +81,17 @@ mock_cmd() {
 	echo "$*" >&"$fd"
 }
 
+# mock_wait NAME N: until the cluster has answered N commands (it applies them on its own
+# thread: a sensor started before it did would race it)
+mock_wait() {
+	for _ in $(seq 100); do
+		[ "$(grep -c '^ok' "$T/$1.out")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "FAIL test_kafka: the mock cluster $1 did not answer $2 commands"
+	return 1
+}
+
 # feed SECONDS: the capture on stdout, its packets spread over SECONDS of wall time
 cat >"$T/feed.py" <<'EOF'
 import struct, sys, time
@@ -292,6 +303,7 @@ mock_cmd m4 quit
 mock_start m5
 B=$BOOT
 for i in 1 2 3; do mock_cmd m5 down $i; done
+mock_wait m5 3
 python3 "$T/feed.py" "$CAP" 12 | run_iw -r - -o "$T/a5.jsonl" -e "$T/e5.jsonl" --set exporters.kafka.brokers="$B" \
 	--set exporters.kafka.events_topic=iotwatch.events --set exporters.kafka.spool_dir="$T/spool5" 2>"$T/r5.err" &
 iw=$!
