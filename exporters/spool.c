@@ -431,25 +431,24 @@ int iw_spool_append(struct iw_spool *sp, uint8_t kind, const char *key, size_t k
 	return IW_OK;
 }
 
-/* Fills r from the frame of segment seq at off; false when it cannot be read again. */
-static bool reread(struct iw_spool *sp, uint64_t seq, uint64_t off, struct iw_spool_rec *r)
+/* The read descriptor on segment seq, opened when it is on another; false when the file
+ * cannot be opened (gone from under us). */
+static bool read_fd(struct iw_spool *sp, uint64_t seq)
 {
-	size_t i = seg_index(sp, seq);
-	if (i == sp->nsegs || sp->segs[i].seq != seq)
-		return false;
-	if (sp->rfd < 0 || sp->rfd_seq != seq) {
-		char p[PATH_MAX_IW];
-		if (sp->rfd >= 0)
-			close(sp->rfd);
-		seg_path(sp, seq, p, sizeof(p));
-		sp->rfd = open(p, O_RDONLY | O_CLOEXEC);
-		sp->rfd_seq = seq;
-		if (sp->rfd < 0)
-			return false;
-	}
-	uint64_t n = frame_at(sp, sp->rfd, off, sp->segs[i].size);
-	if (!n)
-		return false;
+	if (sp->rfd >= 0 && sp->rfd_seq == seq)
+		return true;
+	char p[PATH_MAX_IW];
+	if (sp->rfd >= 0)
+		close(sp->rfd);
+	seg_path(sp, seq, p, sizeof(p));
+	sp->rfd = open(p, O_RDONLY | O_CLOEXEC);
+	sp->rfd_seq = seq;
+	return sp->rfd >= 0;
+}
+
+/* Fills r from the body frame_at left in sp->buf, for a frame n bytes long. */
+static void fill_rec(const struct iw_spool *sp, uint64_t n, struct iw_spool_rec *r)
+{
 	const uint8_t *b = (const uint8_t *)sp->buf;
 	size_t klen = (size_t)b[2] | (size_t)b[3] << 8;
 	r->kind = b[0];
@@ -457,7 +456,18 @@ static bool reread(struct iw_spool *sp, uint64_t seq, uint64_t off, struct iw_sp
 	r->key_len = klen;
 	r->val = sp->buf + 4 + klen;
 	r->val_len = (size_t)(n - HDR) - 4 - klen;
-	return true;
+}
+
+/* Fills r from the frame of segment seq at off; false when it cannot be read again. */
+static bool reread(struct iw_spool *sp, uint64_t seq, uint64_t off, struct iw_spool_rec *r)
+{
+	size_t i = seg_index(sp, seq);
+	if (i == sp->nsegs || sp->segs[i].seq != seq || !read_fd(sp, seq))
+		return false;
+	uint64_t n = frame_at(sp, sp->rfd, off, sp->segs[i].size);
+	if (n)
+		fill_rec(sp, n, r);
+	return n != 0;
 }
 
 /* A failed record goes out again before anything newer. */
@@ -509,18 +519,10 @@ int iw_spool_next(struct iw_spool *sp, struct iw_spool_rec *r)
 			sp->roff = 0;
 			continue;
 		}
-		if (sp->rfd < 0 || sp->rfd_seq != s->seq) {
-			char p[PATH_MAX_IW];
-			if (sp->rfd >= 0)
-				close(sp->rfd);
-			seg_path(sp, s->seq, p, sizeof(p));
-			sp->rfd = open(p, O_RDONLY | O_CLOEXEC);
-			sp->rfd_seq = s->seq;
-			if (sp->rfd < 0) { /* gone from under us: nothing in it can be read */
-				sp->st.corrupt++;
-				sp->roff = s->size;
-				continue;
-			}
+		if (!read_fd(sp, s->seq)) { /* gone from under us: nothing in it can be read */
+			sp->st.corrupt++;
+			sp->roff = s->size;
+			continue;
 		}
 		uint64_t n = frame_at(sp, sp->rfd, sp->roff, s->size);
 		if (!n) {
@@ -528,13 +530,7 @@ int iw_spool_next(struct iw_spool *sp, struct iw_spool_rec *r)
 			sp->roff = resync(sp, sp->rfd, sp->roff, s->size);
 			continue;
 		}
-		const uint8_t *b = (const uint8_t *)sp->buf;
-		size_t klen = (size_t)b[2] | (size_t)b[3] << 8;
-		r->kind = b[0];
-		r->key = klen ? sp->buf + 4 : NULL;
-		r->key_len = klen;
-		r->val = sp->buf + 4 + klen;
-		r->val_len = (size_t)(n - HDR) - 4 - klen;
+		fill_rec(sp, n, r);
 		r->id = sp->base_id + sp->count;
 		sp->pseq = sp->rseq;
 		sp->poff = sp->roff;
