@@ -542,16 +542,22 @@ void iw_config_defaults(struct iw_config *c)
 
 /* ---- scalar values ---- */
 
-static const struct {
+/* A number with at most one unit suffix; tables end with {0, 0}, largest unit first. */
+struct unit {
 	char suffix;
-	uint64_t secs;
-} units[] = {{'w', 604800}, {'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+	uint64_t mult;
+};
 
-/* Digits, then at most one of s m h d w. IW_ERR (and *secs untouched) for anything else,
- * for NULL arguments, and when the result does not fit in 64 bits. */
-int iw_parse_duration(const char *s, uint64_t *secs)
+static const struct unit time_units[] = {{'w', 604800}, {'d', 86400}, {'h', 3600},
+                                         {'m', 60},     {'s', 1},     {0, 0}};
+static const struct unit size_units[] = {
+    {'T', 1ull << 40}, {'G', 1ull << 30}, {'M', 1ull << 20}, {'k', 1ull << 10}, {0, 0}};
+
+/* Digits, then at most one suffix of the table u. IW_ERR (and *out untouched) for
+ * anything else, for NULL arguments, and when the result does not fit in 64 bits. */
+static int parse_scaled(const char *s, const struct unit *u, uint64_t *out)
 {
-	if (!s || !secs || *s < '0' || *s > '9')
+	if (!s || !out || *s < '0' || *s > '9')
 		return IW_ERR;
 	uint64_t n = 0;
 	for (; *s >= '0' && *s <= '9'; s++) {
@@ -560,74 +566,42 @@ int iw_parse_duration(const char *s, uint64_t *secs)
 			return IW_ERR;
 		n = n * 10 + d;
 	}
-	uint64_t unit = 1;
+	uint64_t mult = 1;
 	if (*s) {
-		size_t i = 0;
-		while (i < sizeof units / sizeof units[0] && units[i].suffix != *s)
-			i++;
-		if (i == sizeof units / sizeof units[0] || s[1])
+		while (u->suffix && u->suffix != *s)
+			u++;
+		if (!u->suffix || s[1])
 			return IW_ERR;
-		unit = units[i].secs;
+		mult = u->mult;
 	}
-	if (n > UINT64_MAX / unit)
+	if (n > UINT64_MAX / mult)
 		return IW_ERR;
-	*secs = n * unit;
+	*out = n * mult;
 	return IW_OK;
 }
 
-static const struct {
-	char suffix;
-	uint64_t bytes;
-} size_units[] = {{'T', 1ull << 40}, {'G', 1ull << 30}, {'M', 1ull << 20}, {'k', 1ull << 10}};
-
-/* Digits, then at most one of k M G T (powers of 1024). IW_ERR (and *bytes untouched)
- * for anything else and when the result does not fit in 64 bits. */
-int iw_parse_size(const char *s, uint64_t *bytes)
+/* Writes v in the largest unit of u that divides it exactly ("12h", "100M"); 0 in the
+ * table's unit of 1 when it has one ("0s"), else as a plain number ("0", "1100"). */
+static void format_scaled(uint64_t v, const struct unit *u, char *buf, size_t n)
 {
-	if (!s || !bytes || *s < '0' || *s > '9')
-		return IW_ERR;
-	uint64_t n = 0;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		unsigned d = (unsigned)(*s - '0');
-		if (n > (UINT64_MAX - d) / 10)
-			return IW_ERR;
-		n = n * 10 + d;
-	}
-	uint64_t unit = 1;
-	if (*s) {
-		size_t i = 0;
-		while (i < sizeof size_units / sizeof size_units[0] && size_units[i].suffix != *s)
-			i++;
-		if (i == sizeof size_units / sizeof size_units[0] || s[1])
-			return IW_ERR;
-		unit = size_units[i].bytes;
-	}
-	if (n > UINT64_MAX / unit)
-		return IW_ERR;
-	*bytes = n * unit;
-	return IW_OK;
-}
-
-/* Writes bytes in the largest unit that divides it exactly ("100M", "0", "1000"). */
-static void format_size(uint64_t bytes, char *buf, size_t n)
-{
-	for (size_t i = 0; bytes && i < sizeof size_units / sizeof size_units[0]; i++)
-		if (bytes % size_units[i].bytes == 0) {
-			snprintf(buf, n, "%" PRIu64 "%c", bytes / size_units[i].bytes, size_units[i].suffix);
+	for (; u->suffix; u++)
+		if ((v && v % u->mult == 0) || u->mult == 1) {
+			snprintf(buf, n, "%" PRIu64 "%c", v / u->mult, u->suffix);
 			return;
 		}
-	snprintf(buf, n, "%" PRIu64, bytes);
+	snprintf(buf, n, "%" PRIu64, v);
 }
 
-/* Writes secs in the largest unit that divides it exactly ("12h", "90d", "0s"). */
-static void format_duration(uint64_t secs, char *buf, size_t n)
+/* Digits, then at most one of s m h d w. */
+int iw_parse_duration(const char *s, uint64_t *secs)
 {
-	size_t i = 0;
-	while (secs && secs % units[i].secs)
-		i++;
-	if (!secs)
-		i = sizeof units / sizeof units[0] - 1;
-	snprintf(buf, n, "%" PRIu64 "%c", secs / units[i].secs, units[i].suffix);
+	return parse_scaled(s, time_units, secs);
+}
+
+/* Digits, then at most one of k M G T (powers of 1024). */
+int iw_parse_size(const char *s, uint64_t *bytes)
+{
+	return parse_scaled(s, size_units, bytes);
 }
 
 /* Decimal digits only: YAML's 0x10 and 010 are not worth their surprises here. */
@@ -762,9 +736,9 @@ static const char *kind_name(enum leaf_kind k)
 static void format_value(const struct leaf *lf, uint64_t v, char *buf, size_t n)
 {
 	if (lf->kind == LEAF_DURATION)
-		format_duration(v, buf, n);
+		format_scaled(v, time_units, buf, n);
 	else if (lf->kind == LEAF_SIZE)
-		format_size(v, buf, n);
+		format_scaled(v, size_units, buf, n);
 	else
 		snprintf(buf, n, "%" PRIu64, v);
 }
