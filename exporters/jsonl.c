@@ -91,6 +91,11 @@ static bool mend(struct jsonl *st)
 	return true;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
 /* Takes what the current file is from fstat: its size, and whether it may rotate (a
  * regular file that path itself names: renaming a symlink or a device would be wrong). */
 static void measure(struct jsonl *st)
@@ -101,7 +106,7 @@ static void measure(struct jsonl *st)
 	if (st->path == NULL || fstat(st->fd, &f) != 0 || !S_ISREG(f.st_mode))
 		return;
 	st->size = (uint64_t)f.st_size;
-	st->rotatable = lstat(st->path, &p) == 0 && p.st_dev == f.st_dev && p.st_ino == f.st_ino;
+	st->rotatable = lstat(st->path, &p) == 0 && same_file(&p, &f);
 }
 
 /* Opens path again and goes on there. IW_ERR (open failed) keeps the current file. */
@@ -111,8 +116,7 @@ static int reopen_path(struct jsonl *st)
 	if (fd < 0)
 		return IW_ERR;
 	struct stat a, b;
-	bool same =
-	    fstat(fd, &a) == 0 && fstat(st->fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	bool same = fstat(fd, &a) == 0 && fstat(st->fd, &b) == 0 && same_file(&a, &b);
 	close(st->fd);
 	st->fd = fd;
 	if (!same)
@@ -132,8 +136,7 @@ static void name_of(const struct jsonl *st, char *out, unsigned n)
 static int rotate(struct jsonl *st)
 {
 	struct stat a, b;
-	if (lstat(st->path, &a) != 0 || fstat(st->fd, &b) != 0 || a.st_dev != b.st_dev ||
-	    a.st_ino != b.st_ino) {
+	if (lstat(st->path, &a) != 0 || fstat(st->fd, &b) != 0 || !same_file(&a, &b)) {
 		/* Someone moved our file away (logrotate, its SIGHUP not yet here): what is at
 		 * path is not ours to rename. Go on at path, as that SIGHUP would. */
 		if (reopen_path(st) == IW_OK)
