@@ -39,6 +39,7 @@
 #include "../parsers/cursor.h"
 #include "json.h"
 #include "spool.h"
+#include "../parsers/clock.h"
 
 #define POLL_EVERY   256  /* records between rd_kafka_poll calls */
 #define DRAIN_WINDOW 8192 /* spooled records in flight at once while brokers are up */
@@ -390,29 +391,22 @@ static void kafka_tick(void *vst)
 		iw_spool_sync(k->sp);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Delivers what it can within flush_timeout, then keeps the rest in the spool. */
 static uint64_t kafka_finish(void *vst)
 {
 	struct kafka *k = vst;
-	uint64_t until = now_ms() + k->flush_ms;
+	uint64_t until = iw_mono_ms() + k->flush_ms;
 	for (;;) {
 		serve(k, 50);
 		bool spool_done = !k->sp || iw_spool_empty(k->sp) || k->down;
-		if ((rd_kafka_outq_len(k->rk) == 0 && spool_done) || now_ms() >= until)
+		if ((rd_kafka_outq_len(k->rk) == 0 && spool_done) || iw_mono_ms() >= until)
 			break;
 	}
 	if (rd_kafka_outq_len(k->rk) > 0) {
 		/* whatever is left: back into the spool (in-flight ones may arrive twice) */
 		rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		uint64_t stop = now_ms() + 2000;
-		while (rd_kafka_outq_len(k->rk) > 0 && now_ms() < stop)
+		uint64_t stop = iw_mono_ms() + 2000;
+		while (rd_kafka_outq_len(k->rk) > 0 && iw_mono_ms() < stop)
 			rd_kafka_poll(k->rk, 50);
 		rd_kafka_poll(k->rk, 0);
 	}

@@ -29,6 +29,7 @@
 #include "../parsers/cursor.h"
 #include "json.h"
 #include "syslog.h"
+#include "../parsers/clock.h"
 
 #define SEND_BUF      (4u << 20)   /* TCP: bytes of frames waiting for the socket */
 #define SOCK_SNDBUF   (128 * 1024) /* the kernel's share (it doubles it): see try_connect */
@@ -66,13 +67,6 @@ struct syslog_st {
 	uint64_t sent, reconnects, refused;
 	uint64_t d_full, d_oversize, d_send, d_invalid, d_unsent;
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t dropped(const struct syslog_st *st)
 {
@@ -263,7 +257,7 @@ static size_t first_frame(const struct syslog_st *st)
 /* Moves the connection along and sends what the socket takes; never waits. */
 static void pump(struct syslog_st *st)
 {
-	double now = mono();
+	double now = iw_mono_s();
 	if (st->link == CONNECTING)
 		check_connect(st, now);
 	if (st->link == DOWN && now >= st->next_try)
@@ -405,7 +399,7 @@ static void *syslog_open(const struct iw_exp_open *o, char *err, size_t errlen)
 	}
 
 	st->buf = iw_malloc(SEND_BUF);
-	try_connect(st, mono());
+	try_connect(st, iw_mono_s());
 	return st;
 }
 
@@ -501,14 +495,14 @@ static uint64_t syslog_finish(void *vst)
 	if (!st->tcp)
 		return dropped(st);
 	st->finishing = true;
-	double now = mono(), end = now + FINISH_WAIT_S;
+	double now = iw_mono_s(), end = now + FINISH_WAIT_S;
 	if (st->link == DOWN && st->next_try > now)
 		st->next_try = now;
 	while (st->queued > 0 && now < end) {
 		pump(st);
 		if (st->queued == 0)
 			break;
-		now = mono();
+		now = iw_mono_s();
 		double wait = end - now;
 		if (st->link == DOWN && st->next_try - now < wait)
 			wait = st->next_try - now;
@@ -523,7 +517,7 @@ static uint64_t syslog_finish(void *vst)
 				nanosleep(&ts, NULL);
 			}
 		}
-		now = mono();
+		now = iw_mono_s();
 	}
 	if (st->queued > 0) {
 		fprintf(stderr, "iotwatch: syslog %s: %llu records not sent at the end\n", st->address,

@@ -9,15 +9,9 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "../parsers/clock.h"
 
 #define MAX_IFACES 16
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int set_filter(pcap_t *p, const char *name, const char *filter, char *err, size_t errlen)
 {
@@ -44,7 +38,7 @@ static uint64_t ts_us(const struct pcap_pkthdr *h)
 
 static void progress(struct iw_sensor *s, const char *file, unsigned i, unsigned n, double start)
 {
-	double el = now_s() - start;
+	double el = iw_mono_s() - start;
 	fprintf(stderr, "\r  %s (%u/%u): %llu packets, %.1f MB, %.0f packets/s   ", file, i + 1, n,
 	        (unsigned long long)iw_sensor_packets(s), (double)iw_sensor_bytes(s) / 1e6,
 	        el > 0 ? (double)iw_sensor_packets(s) / el : 0.0);
@@ -53,7 +47,7 @@ static void progress(struct iw_sensor *s, const char *file, unsigned i, unsigned
 int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const struct iw_capture_opts *o,
                       char *err, size_t errlen)
 {
-	double start = now_s(), shown = start;
+	double start = iw_mono_s(), shown = start;
 	for (unsigned i = 0; i < n && !*o->stop; i++) {
 		char perr[PCAP_ERRBUF_SIZE] = "";
 		pcap_t *p =
@@ -86,8 +80,8 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 				*o->usr1 = 0;
 				iw_sensor_write_devices(s);
 			}
-			if (o->progress && (++k & 0x3ff) == 0 && now_s() - shown >= 1.0) {
-				shown = now_s();
+			if (o->progress && (++k & 0x3ff) == 0 && iw_mono_s() - shown >= 1.0) {
+				shown = iw_mono_s();
 				progress(s, files[i], i, n, start);
 			}
 		}

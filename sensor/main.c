@@ -12,6 +12,7 @@
 #include "capture.h"
 #include "config.h"
 #include "sensor.h"
+#include "../parsers/clock.h"
 
 #ifndef IW_VERSION
 #define IW_VERSION "0.1.0"
@@ -109,13 +110,6 @@ static int die2(const char *msg, const char *arg)
 {
 	fprintf(stderr, "iotwatch: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
-}
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -304,13 +298,13 @@ int main(int argc, char **argv)
 	if (verbose)
 		fprintf(stderr, "iotwatch %s: %s %u %s\n", IW_VERSION, nfiles ? "replaying" : "capturing on",
 		        nfiles ? nfiles : nifaces, nfiles ? "file(s)" : "interface(s)");
-	double t0 = mono();
+	double t0 = iw_mono_s();
 	err[0] = '\0';
 	rc = nfiles ? iw_capture_replay(s, files, nfiles, &co, err, sizeof(err))
 	            : iw_capture_live(s, ifaces, nifaces, &co, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "iotwatch: %s\n", err);
-	int lost = iw_sensor_finish(s, mono() - t0);
+	int lost = iw_sensor_finish(s, iw_mono_s() - t0);
 	iw_config_free(&cfg);
 	return rc ? rc : lost;
 

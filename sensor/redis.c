@@ -29,6 +29,7 @@
 #include <hiredis/hiredis.h>
 
 #include "../parsers/alloc.h"
+#include "../parsers/clock.h"
 
 #define OBUF_MAX           (64u << 20) /* unsent bytes past which new commands are dropped */
 #define BACKOFF_MIN_MS     1000
@@ -67,13 +68,6 @@ struct iw_redis {
 
 	struct iw_redis_stats s;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static char *dup_str(const char *s)
 {
@@ -149,7 +143,7 @@ static void fail(struct iw_redis *r, const char *reason)
 	r->c = NULL;
 	r->st = C_DOWN;
 	r->handshake_left = 0;
-	r->next_try_ms = now_ms() + r->backoff_ms;
+	r->next_try_ms = iw_mono_ms() + r->backoff_ms;
 	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 
 	/* state is DOWN before any callback runs: a claim made from one returns false */
@@ -199,7 +193,7 @@ static bool room(struct iw_redis *r, unsigned ncmd)
 
 static void start_connect(struct iw_redis *r)
 {
-	r->t_connect_ms = now_ms();
+	r->t_connect_ms = iw_mono_ms();
 	r->st = C_CONNECTING;
 	/* an address does not block here; a host name is resolved by getaddrinfo, which may */
 	r->c = redisConnectNonBlock(r->host, (int)r->port);
@@ -214,7 +208,7 @@ static void check_connect(struct iw_redis *r)
 {
 	struct pollfd pfd = {.fd = r->c->fd, .events = POLLOUT};
 	if (poll(&pfd, 1, 0) <= 0) {
-		if (now_ms() - r->t_connect_ms >= CONNECT_TIMEOUT_MS)
+		if (iw_mono_ms() - r->t_connect_ms >= CONNECT_TIMEOUT_MS)
 			fail(r, "connect timed out");
 		return;
 	}
@@ -527,7 +521,7 @@ bool iw_redis_claim(struct iw_redis *r, const char *rule, const char *key, uint6
 
 void iw_redis_poll(struct iw_redis *r)
 {
-	if (r->st == C_DOWN && now_ms() >= r->next_try_ms)
+	if (r->st == C_DOWN && iw_mono_ms() >= r->next_try_ms)
 		start_connect(r);
 	if (r->st == C_CONNECTING)
 		check_connect(r);
@@ -537,19 +531,19 @@ void iw_redis_poll(struct iw_redis *r)
 	do_write(r);
 	do_read(r);
 	do_write(r);
-	if (r->st == C_HANDSHAKE && now_ms() - r->t_connect_ms >= CONNECT_TIMEOUT_MS)
+	if (r->st == C_HANDSHAKE && iw_mono_ms() - r->t_connect_ms >= CONNECT_TIMEOUT_MS)
 		fail(r, "no answer to the handshake");
 }
 
 void iw_redis_drain(struct iw_redis *r, unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = iw_mono_ms() + timeout_ms;
 	for (;;) {
 		iw_redis_poll(r);
 		/* every append queues an entry, so none left means nothing unsent or unanswered */
 		if (!r->qn || !r->c)
 			return;
-		uint64_t now = now_ms();
+		uint64_t now = iw_mono_ms();
 		if (now >= end)
 			return;
 		uint64_t wait = end - now < 50 ? end - now : 50;
