@@ -17,27 +17,12 @@
 # test installs it). Exit 0 when every check passes or is skipped, 1 otherwise.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
 
 IW=${IOTWATCH:-./iotwatch}
 CAP=pcaps/demo-rules.pcap
 TIMEOUT=120
 
-npass=0
-nfail=0
-nskip=0
-check() {
-	if [ "$2" -eq 0 ]; then
-		npass=$((npass + 1))
-		echo "PASS $1${3:+ ($3)}"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1${3:+ ($3)}"
-	fi
-}
-skip() {
-	nskip=$((nskip + 1))
-	echo "SKIP $*"
-}
 
 for f in "$IW" "$CAP"; do
 	[ -e "$f" ] || {
@@ -268,5 +253,4 @@ EOF
 	check "config/logrotate.iotwatch is a valid logrotate configuration" $? "exit $rc${err:+: $err}"
 fi
 
-echo "test_jsonl_rotate: $npass passed, $nfail failed, $nskip skipped"
-[ "$nfail" -eq 0 ]
+summary test_jsonl_rotate

@@ -18,35 +18,18 @@
 # Run from the repository root (make integration). IOTWATCH overrides the binary.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
 
 IW=${IOTWATCH:-./iotwatch}
 MOCK=${KAFKA_MOCK:-build/kafka-mock}
 CAP=pcaps/demo-rules.pcap
 CONF=pcaps/demo-rules.yaml
-npass=0 nfail=0
-check() {
-	if [ "$2" -eq 0 ]; then
-		npass=$((npass + 1))
-		echo "PASS $1${3:+ ($3)}"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1${3:+ ($3)}"
-	fi
-}
-if ! command -v kcat >/dev/null; then
-	echo "SKIP test_kafka: kcat not installed (sh scripts/deps.sh test)"
-	exit 0
-fi
+need_tools test_kafka kcat python3
 [ -x "$MOCK" ] || make -s "$MOCK" >/dev/null || {
 	echo "FAIL test_kafka: cannot build $MOCK"
 	exit 1
 }
-for f in "$IW" "$CAP" "$CONF"; do
-	[ -e "$f" ] || {
-		echo "FAIL test_kafka: $f missing"
-		exit 1
-	}
-done
+need_files test_kafka "$IW" "$CAP" "$CONF"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/iw-kafka.XXXXXX") || exit 1
 PIDS=""
@@ -342,7 +325,7 @@ check "SIGKILL while brokers are down: the restarted sensor sends exactly what t
 mock_cmd m5 quit
 
 # ---- 6. wrong broker addresses: a clear line and a bounded wait, not a hang ----
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 start=$(date +%s)
 timeout 60 "$IW" -r "$CAP" -c "$CONF" -o /dev/null -q --set exporters.kafka.brokers=127.0.0.1:$PORT \
 	--set exporters.kafka.flush_timeout=2s 2>"$T/r6.err"
@@ -399,5 +382,4 @@ wait $iw
 check "a spool_dir in use by another sensor: exit 1, said so" $? "exit $rc: $(cat "$T/r8.err")"
 mock_cmd m8 quit
 
-echo "test_kafka: $npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+summary test_kafka

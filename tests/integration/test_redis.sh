@@ -13,30 +13,13 @@
 # Run from the repository root (make integration). IOTWATCH overrides the binary.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
 
 IW=${IOTWATCH:-./iotwatch}
 CAP=pcaps/rules-tls.pcap
 CONF=pcaps/rules-tls.yaml
-npass=0 nfail=0
-check() {
-	if [ "$2" -eq 0 ]; then
-		npass=$((npass + 1))
-		echo "PASS $1${3:+ ($3)}"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1${3:+ ($3)}"
-	fi
-}
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-	echo "SKIP test_redis: redis-server not installed (sh scripts/deps.sh test)"
-	exit 0
-fi
-for f in "$IW" "$CAP" "$CONF"; do
-	[ -e "$f" ] || {
-		echo "FAIL test_redis: $f missing"
-		exit 1
-	}
-done
+need_tools test_redis redis-server redis-cli python3
+need_files test_redis "$IW" "$CAP" "$CONF"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/iw-redis.XXXXXX") || exit 1
 RPID=""
@@ -46,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 redis_start() {
 	redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
 		--dir "$T" >"$T/redis.log" 2>&1 &
@@ -215,5 +198,4 @@ devs=$(R keys 'iw:dev:pump-*' | wc -l)
 check "after the restart the sensor pushed its state again: the 20 pump devices are back in Redis" $? "$devs keys"
 redis_stop
 
-echo "test_redis: $npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+summary test_redis

@@ -19,33 +19,14 @@
 # Run from the repository root (make integration). IOTWATCH overrides the binary.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
 
 IW=${IOTWATCH:-./iotwatch}
 CAP=pcaps/demo-rules.pcap
 CONF=pcaps/demo-rules.yaml
 TIMEOUT=120
-npass=0 nfail=0
-check() {
-	if [ "$2" -eq 0 ]; then
-		npass=$((npass + 1))
-		echo "PASS $1${3:+ ($3)}"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1${3:+ ($3)}"
-	fi
-}
-for tool in rsyslogd python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "SKIP test_syslog: $tool not installed (sh scripts/deps.sh test)"
-		exit 0
-	fi
-done
-for f in "$IW" "$CAP" "$CONF"; do
-	[ -e "$f" ] || {
-		echo "FAIL test_syslog: $f missing"
-		exit 1
-	}
-done
+need_tools test_syslog rsyslogd python3
+need_files test_syslog "$IW" "$CAP" "$CONF"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/iw-syslog.XXXXXX") || exit 1
 RS_PID=""
@@ -60,12 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { # free_port tcp|udp
-	python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])' "$1"
-}
 UPORT=$(free_port udp)
 TPORT=$(free_port tcp)
 VERSION=$("$IW" --version | awk '{print $2}')
@@ -482,5 +457,4 @@ rc=$?
 	grep -q '^iotwatch: syslog exporter: udp://no-such-host.invalid:514: cannot resolve no-such-host.invalid: ' "$T/err"
 check "a host that does not resolve: exit 1, one line" $? "exit $rc: $(tr '\n' '|' <"$T/err")"
 
-echo "test_syslog: $npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+summary test_syslog
