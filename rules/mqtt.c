@@ -12,11 +12,12 @@
  * with id "#" is everything), so such an id is inside no template that names it and has
  * no level of its own.
  *
- * State: a cache of the current client's namespaces (PUBLISHes come in runs from one
- * flow), and a table of live sessions per client id for client_id_conflict, bounded by
- * ctx->max_entries ids (the least recently connected leave first) and SESSIONS_PER_ID
- * sessions per id. Distinct client ids per username are a set in the state store
- * ("user:<username>:clients"), so that with Redis the whole fleet counts. */
+ * State: the namespace templates split at their {client_id}s (made once per
+ * configuration, so a check fills the id in on the stack), and a table of live
+ * sessions per client id for client_id_conflict, bounded by ctx->max_entries ids (the
+ * least recently connected leave first) and SESSIONS_PER_ID sessions per id. Distinct
+ * client ids per username are a set in the state store ("user:<username>:clients"), so
+ * that with Redis the whole fleet counts. */
 #include <fnmatch.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -172,7 +173,7 @@ static bool is_dollar(struct span level)
 static bool covers(struct span ns, struct span f)
 {
 	struct levels a, b;
-	struct span x, y;
+	struct span x = {"", 0}, y = {"", 0};
 	levels_init(&a, ns);
 	levels_init(&b, f);
 	for (bool first = true;; first = false) {
@@ -262,48 +263,91 @@ static char *expand(const char *tmpl, const char *cid)
 	return out;
 }
 
-/* The namespaces of one client id; an entry is NULL where the template does not apply. */
-struct ns_cache {
-	const struct iw_rules_cfg *cfg;
-	char *cid;
-	char **pub, **sub;
+/* A namespace template split at its {client_id}s, made once per configuration: the
+ * packet path fills the id in on the stack, with no allocation and no search. */
+#define NS_VARS_MAX 8 /* {client_id}s a template may hold; past that the slow way */
+struct ns_tmpl {
+	const char *s; /* the template as configured (NULL: none) */
+	size_t n;
+	size_t var[NS_VARS_MAX]; /* where each {client_id} starts */
+	unsigned n_var;          /* NS_VARS_MAX + 1: more than var holds */
+};
+
+struct ns_set {
+	const struct iw_rules_cfg *cfg; /* what pub and sub were made from */
+	struct ns_tmpl *pub, *sub;
 	unsigned n_pub, n_sub;
 };
 
-static void ns_list_free(char **v, unsigned n)
+static struct ns_tmpl *ns_compile(char *const *tmpl, unsigned n)
 {
-	for (unsigned i = 0; i < n && v != NULL; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void ns_cache_clear(struct ns_cache *c)
-{
-	ns_list_free(c->pub, c->n_pub);
-	ns_list_free(c->sub, c->n_sub);
-	free(c->cid);
-	memset(c, 0, sizeof(*c));
-}
-
-static char **ns_list_make(char *const *tmpl, unsigned n, const char *cid)
-{
-	char **v = iw_calloc(n, sizeof(*v));
-	for (unsigned i = 0; i < n; i++)
-		v[i] = tmpl[i] != NULL ? expand(tmpl[i], cid) : NULL;
+	struct ns_tmpl *v = iw_calloc(n ? n : 1, sizeof(*v));
+	size_t lv = sizeof(cid_var) - 1;
+	for (unsigned i = 0; i < n; i++) {
+		struct ns_tmpl *t = &v[i];
+		if (tmpl[i] == NULL)
+			continue;
+		t->s = tmpl[i];
+		t->n = strlen(tmpl[i]);
+		for (const char *p = t->s; (p = strstr(p, cid_var)) != NULL; p += lv) {
+			if (t->n_var == NS_VARS_MAX) {
+				t->n_var++;
+				break;
+			}
+			t->var[t->n_var++] = (size_t)(p - t->s);
+		}
+	}
 	return v;
 }
 
-static void ns_cache_for(struct ns_cache *c, const struct iw_rules_cfg *cfg, const char *cid)
+static void ns_set_clear(struct ns_set *c)
 {
-	if (c->cid != NULL && c->cfg == cfg && strcmp(c->cid, cid) == 0)
+	free(c->pub);
+	free(c->sub);
+	memset(c, 0, sizeof(*c));
+}
+
+static void ns_set_for(struct ns_set *c, const struct iw_rules_cfg *cfg)
+{
+	if (c->cfg == cfg && c->pub != NULL)
 		return;
-	ns_cache_clear(c);
+	ns_set_clear(c);
 	c->cfg = cfg;
-	c->cid = span_dup(span_c(cid));
 	c->n_pub = cfg->mqtt.n_publish_namespaces;
 	c->n_sub = cfg->mqtt.n_subscribe_namespaces;
-	c->pub = ns_list_make(cfg->mqtt.publish_namespaces, c->n_pub, cid);
-	c->sub = ns_list_make(cfg->mqtt.subscribe_namespaces, c->n_sub, cid);
+	c->pub = ns_compile(cfg->mqtt.publish_namespaces, c->n_pub);
+	c->sub = ns_compile(cfg->mqtt.subscribe_namespaces, c->n_sub);
+}
+
+/* Whether template t, with cid (cid_ok: it may stand for a level) in place of each
+ * {client_id}, covers topic. */
+static bool ns_covers(const struct ns_tmpl *t, struct span cid, bool cid_ok, struct span topic)
+{
+	if (t->s == NULL || (t->n_var != 0 && !cid_ok))
+		return false;
+	if (t->n_var == 0)
+		return covers((struct span){t->s, t->n}, topic);
+	if (t->n_var > NS_VARS_MAX) {
+		char *e = expand(t->s, cid.s);
+		bool ok = e != NULL && covers(span_c(e), topic);
+		free(e);
+		return ok;
+	}
+	size_t lv = sizeof(cid_var) - 1, need = t->n - t->n_var * lv + t->n_var * cid.n;
+	char stack[256], *buf = need <= sizeof(stack) ? stack : iw_malloc(need), *o = buf;
+	size_t from = 0;
+	for (unsigned k = 0; k < t->n_var; k++) {
+		memcpy(o, t->s + from, t->var[k] - from);
+		o += t->var[k] - from;
+		memcpy(o, cid.s, cid.n);
+		o += cid.n;
+		from = t->var[k] + lv;
+	}
+	memcpy(o, t->s + from, t->n - from);
+	bool ok = covers((struct span){buf, need}, topic);
+	if (buf != stack)
+		free(buf);
+	return ok;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -445,7 +489,7 @@ static void device_addr(const struct iw_event *ev, char out[ADDR_LEN])
 /* ---------------------------------------------------------------------------------- */
 
 struct mqtt_rules {
-	struct ns_cache ns;
+	struct ns_set ns;
 	struct id_table ids;
 };
 
@@ -570,15 +614,17 @@ static void topic_violation(struct mqtt_rules *r, struct iw_rule_ctx *ctx, const
 {
 	const struct iw_rules_cfg *cfg = ctx->cfg;
 	unsigned n_tmpl = publish ? cfg->mqtt.n_publish_namespaces : cfg->mqtt.n_subscribe_namespaces;
-	char **ns = NULL;
+	char *const *tmpl = publish ? cfg->mqtt.publish_namespaces : cfg->mqtt.subscribe_namespaces;
 	if (n_tmpl == 0) {
 		if (has_level(topic, cid))
 			return;
 	} else {
-		ns_cache_for(&r->ns, cfg, cid);
-		ns = publish ? r->ns.pub : r->ns.sub;
+		ns_set_for(&r->ns, cfg);
+		const struct ns_tmpl *ns = publish ? r->ns.pub : r->ns.sub;
+		struct span c = span_c(cid);
+		bool cid_ok = cid_is_level(cid);
 		for (unsigned i = 0; i < n_tmpl; i++)
-			if (ns[i] != NULL && covers(span_c(ns[i]), topic))
+			if (ns_covers(&ns[i], c, cid_ok, topic))
 				return;
 	}
 
@@ -588,11 +634,14 @@ static void topic_violation(struct mqtt_rules *r, struct iw_rule_ctx *ctx, const
 	char msg[320];
 	snprintf(msg, sizeof(msg), "client %.*s %s %.*s outside its namespace", quote_len(cid), cid,
 	         publish ? "published to" : "subscribed to", quote_len(what), what);
+	char *ns_text[NS_EVIDENCE_MAX];
 	const char *list[NS_EVIDENCE_MAX];
 	unsigned n_list = 0;
 	for (unsigned i = 0; i < n_tmpl && n_list < NS_EVIDENCE_MAX; i++)
-		if (ns[i] != NULL)
-			list[n_list++] = ns[i];
+		if (tmpl[i] != NULL && (ns_text[n_list] = expand(tmpl[i], cid)) != NULL) {
+			list[n_list] = ns_text[n_list];
+			n_list++;
+		}
 
 	struct iw_alert a;
 	alert_init(&a, ev, ev->ts_us, "mqtt.topic_violation", "mqtt-abuse", IW_SEV_MEDIUM, msg);
@@ -604,6 +653,8 @@ static void topic_violation(struct mqtt_rules *r, struct iw_rule_ctx *ctx, const
 	if (grp != NULL)
 		kv_str(&a, "shared_group", grp);
 	ctx->raise(ctx, &a, subject);
+	for (unsigned i = 0; i < n_list; i++)
+		free(ns_text[i]);
 	free(subject);
 	free(grp);
 	free(what);
@@ -802,7 +853,7 @@ static void mqtt_state_free(void *st)
 	struct mqtt_rules *r = st;
 	if (r == NULL)
 		return;
-	ns_cache_clear(&r->ns);
+	ns_set_clear(&r->ns);
 	table_free(&r->ids);
 	free(r);
 }

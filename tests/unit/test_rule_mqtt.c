@@ -329,6 +329,40 @@ static void test_namespace_filter_covers_filter(void **state)
 	rh_free(h);
 }
 
+/* Templates are filled in on the stack up to 256 bytes and on the heap past that; one
+ * with more {client_id}s than the split form holds is expanded the slow way. All three
+ * must judge alike. */
+static void test_namespace_long_ids_and_repeats(void **state)
+{
+	(void)state;
+	struct iw_rules_cfg c = cfg_namespaces();
+	static char *twice[] = {"{client_id}/x/{client_id}/#",
+	                        "m/{client_id}/{client_id}/{client_id}/{client_id}/{client_id}/{client_id}/"
+	                        "{client_id}/{client_id}/{client_id}"};
+	c.mqtt.subscribe_namespaces = twice;
+	c.mqtt.n_subscribe_namespaces = 2;
+	struct rh *h = rh_new(&c, &iw_rule_mqtt);
+	static const char *const in1[] = {"dev-1/x/dev-1/#", "dev-1/x/dev-1/a/b",
+	                                  "m/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1"};
+	static const char *const out1[] = {"dev-1/x/dev-2/#", "dev-2/x/dev-1/#",
+	                                   "m/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-2",
+	                                   "m/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1/dev-1"};
+	expect_subscriptions(h, "dev-1", in1, 3, out1, 4);
+	rh_free(h);
+
+	/* a 300-byte client id: the filled-in template is past the stack buffer */
+	char cid[301], in_topic[320], out_topic[320];
+	memset(cid, 'a', 300);
+	cid[300] = '\0';
+	snprintf(in_topic, sizeof(in_topic), "cmd/%s/reboot", cid);
+	snprintf(out_topic, sizeof(out_topic), "cmd/%s/reboot", cid + 1);
+	c = cfg_namespaces();
+	h = rh_new(&c, &iw_rule_mqtt);
+	const char *in2[] = {in_topic}, *out2[] = {out_topic};
+	expect_subscriptions(h, cid, in2, 1, out2, 1);
+	rh_free(h);
+}
+
 static void test_namespace_dollar_topics(void **state)
 {
 	(void)state;
@@ -939,6 +973,7 @@ int main(void)
 	    cmocka_unit_test(test_shared_subscription),
 	    cmocka_unit_test(test_namespace_filter_covers_filter),
 	    cmocka_unit_test(test_namespace_dollar_topics),
+	    cmocka_unit_test(test_namespace_long_ids_and_repeats),
 	    cmocka_unit_test(test_publish_namespace),
 	    cmocka_unit_test(test_namespace_without_templates),
 	    cmocka_unit_test(test_hostile_client_ids),
