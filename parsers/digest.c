@@ -1,4 +1,8 @@
-/* digest.c - digests as hex (digest.h). */
+/* digest.c - digests as hex (digest.h).
+ *
+ * The algorithms are fetched from the provider once and the context is reused, per
+ * thread: an implicit fetch (EVP_md5() handed to EVP_DigestInit_ex) and a new context
+ * per call cost more than digesting a ClientHello. */
 #include "digest.h"
 
 #include <openssl/evp.h>
@@ -12,11 +16,20 @@ bool iw_digest_parts(enum iw_digest alg, const struct iw_part *parts, size_t n, 
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 	unsigned int want = alg == IW_MD5 ? 16 : 32;
+	static _Thread_local EVP_MD_CTX *m;
+	static _Thread_local EVP_MD *mds[2];
+	static _Thread_local bool refused[2];
 	out[0] = '\0';
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	if (!m)
+	unsigned a = alg == IW_MD5 ? 0 : 1;
+	if (!m && !(m = EVP_MD_CTX_new()))
 		iw_oom();
-	bool ok = EVP_DigestInit_ex(m, alg == IW_MD5 ? EVP_md5() : EVP_sha256(), NULL) == 1;
+	if (!mds[a] && !refused[a]) {
+		mds[a] = EVP_MD_fetch(NULL, a == 0 ? "MD5" : "SHA2-256", NULL);
+		refused[a] = !mds[a];
+	}
+	if (!mds[a])
+		return false;
+	bool ok = EVP_DigestInit_ex2(m, mds[a], NULL) == 1;
 	for (size_t i = 0; i < n && ok; i++) {
 		if (i && sep)
 			ok = EVP_DigestUpdate(m, &sep, 1) == 1;
@@ -24,7 +37,6 @@ bool iw_digest_parts(enum iw_digest alg, const struct iw_part *parts, size_t n, 
 			ok = EVP_DigestUpdate(m, parts[i].p, parts[i].n) == 1;
 	}
 	ok = ok && EVP_DigestFinal_ex(m, md, &len) == 1 && len == want;
-	EVP_MD_CTX_free(m);
 	if (!ok)
 		return false;
 	struct iw_cur c = iw_cur_make(md, len);
