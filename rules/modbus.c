@@ -368,6 +368,9 @@ static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, con
 	iw_addr_str(&ev->key->src, ev->key->family, writer, sizeof(writer));
 	iw_addr_str(&ev->key->dst, ev->key->family, server, sizeof(server));
 	snprintf(subject, sizeof(subject), "%s/%u/%u", server, (unsigned)m->unit_id, (unsigned)m->function);
+	if (ctx->alerted != NULL &&
+	    ctx->alerted(ctx, "modbus.unauthorized_write", ev->device.id, subject, ev->ts_us))
+		return; /* said today: the rest is formatting for nothing */
 	const char *fname = fc_name(m);
 	uint16_t address = m->function == 23 ? m->write_address : m->address;
 	uint32_t quantity = m->function == 23                        ? m->write_quantity
