@@ -586,6 +586,67 @@ static void test_random_flows_bounded(void **state)
 	free(r.per_id);
 }
 
+/* A packet relinks its flow only a grace after the last relink (min(1 s, timeout / 16)):
+ * every flow still ends within a grace of last_us + timeout, never before, and the
+ * sooner-idle flow of two is never kept while the other goes. */
+struct timed {
+	uint64_t now, prev; /* this iw_flow_expire call's time, and the one before */
+	const struct iw_flow_limits *lim;
+	uint64_t ended, late_max;
+	bool early, too_late;
+};
+
+static void on_end_timed(void *arg, struct iw_flow *f, enum iw_flow_end reason)
+{
+	struct timed *tm = arg;
+	if (reason != IW_END_TIMEOUT)
+		return;
+	uint64_t due = f->last_us + tm->lim->timeout_us[f->fclass];
+	uint64_t grace = tm->lim->timeout_us[f->fclass] / 16;
+	grace = grace < 1000000 ? grace : 1000000;
+	tm->ended++;
+	if (tm->now < due)
+		tm->early = true;
+	else if (due + grace < tm->prev) /* the call before should have ended it */
+		tm->too_late = true;
+	else if (due < tm->prev && tm->prev - due > tm->late_max)
+		tm->late_max = tm->prev - due;
+}
+
+static void test_expiry_within_grace(void **state)
+{
+	(void)state;
+	enum { PACKETS = 200000, POOL = 300 };
+	struct iw_flow_limits lim = {
+	    .max_flows = 100000,
+	    .timeout_us = {[IW_FC_TCP] = 32000000, [IW_FC_TCP_CLOSED] = 4000000, [IW_FC_UDP] = 8000000},
+	};
+	struct timed tm = {.lim = &lim};
+	struct iw_flow_table *t = iw_flow_table_new(&lim, NULL, on_end_timed, &tm);
+	struct iw_packet pool[POOL];
+	uint64_t seed = 42, now = 1000000;
+	for (int i = 0; i < POOL; i++)
+		pool[i] = random_packet(&seed, now);
+	int dir;
+	bool created;
+	for (int i = 0; i < PACKETS; i++) {
+		uint64_t x = rnd(&seed);
+		now += x % 1000 < 3 ? x % 40000000 : rnd(&seed) % 3000; /* now and then a quiet spell */
+		tm.prev = tm.now;
+		tm.now = now;
+		iw_flow_expire(t, now);
+		x = rnd(&seed);
+		struct iw_packet p = pool[x / 8 % (x % 8 ? 30 : POOL)]; /* 30 busy keys, the rest rare */
+		p.ts_us = now;
+		touch(t, &p, &dir, &created);
+	}
+	assert_false(tm.early);
+	assert_false(tm.too_late);
+	assert_true(tm.ended > 1000);
+	assert_true(tm.late_max > 0); /* the grace was used: the test saw lazy relinking */
+	iw_flow_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +658,7 @@ int main(void)
 	    cmocka_unit_test(test_family_and_proto_separate_flows),
 	    cmocka_unit_test(test_timeouts_per_class),
 	    cmocka_unit_test(test_eviction_at_cap),
+	    cmocka_unit_test(test_expiry_within_grace),
 	    cmocka_unit_test(test_free_ends_the_rest),
 	    cmocka_unit_test(test_counters),
 	    cmocka_unit_test(test_grow_keeps_flows),
