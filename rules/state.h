@@ -21,6 +21,14 @@
 
 struct iw_state;
 
+/* Where a caller (the sensor, per flow) keeps the record seen() last found, so that the
+ * next call skips the device table. The backend checks it before use: a record evicted
+ * since (epoch) or another device's is looked up again. Zero-initialised: empty. */
+struct iw_dev_hint {
+	void *rec;
+	uint64_t epoch;
+};
+
 /* What an event tells the device record (DESIGN §2): the sensor fills it for every event
  * it dispatches. NULL or 0 members leave the record's value alone. */
 struct iw_dev_seen {
@@ -31,6 +39,7 @@ struct iw_dev_seen {
 	uint64_t cert_not_after_us; /* ... and its notAfter */
 	const char *region;         /* the region of the endpoint it talked to */
 	bool tunnel_open;           /* the event opened a tunnel */
+	struct iw_dev_hint *hint;   /* may be NULL; read and updated */
 };
 
 /* A set member with its score (the time it was last added). */

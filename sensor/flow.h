@@ -10,6 +10,7 @@
 #include "../parsers/event.h"
 #include "../parsers/packet.h"
 #include "../parsers/parser.h"
+#include "../rules/state.h"
 #include "stream.h"
 
 /* Which timeout a flow is under; one idle list per class, oldest first. */
@@ -50,6 +51,9 @@ struct iw_flow {
 	 * the event kinds told, when */
 	uint32_t dev_hash, dev_protos;
 	uint64_t dev_seen_us;
+	struct iw_dev_hint dev_hint; /* the device record last told (rules/state.h) */
+	uint8_t dev_side;            /* 0: not worked out yet, 1: the client, 2: the server */
+	char dev_ip[46];             /* the device's address as text, once dev_side is set */
 	struct iw_flow_dir dir[2];
 };
 
@@ -73,6 +77,12 @@ struct iw_flow_table *iw_flow_table_new(const struct iw_flow_limits *lim, const 
  * Creating at the cap first evicts the oldest idle flow. Moves the flow to the newest
  * end of its idle list; counters are the caller's to update. Never NULL. */
 struct iw_flow *iw_flow_lookup(struct iw_flow_table *t, const struct iw_packet *pkt, int *dir, bool *created);
+
+/* Cache warming for a lookup to come (sensor.c's look-ahead): the first starts loading
+ * the hash bucket of key k and returns its hash, the second (later, when the bucket is
+ * in the cache) starts loading the first flow of the bucket. Neither changes anything. */
+uint64_t iw_flow_prefetch_bucket(struct iw_flow_table *t, const struct iw_flow_key *k);
+void iw_flow_prefetch_chain(struct iw_flow_table *t, uint64_t hash);
 
 /* Moves f under another timeout class (a TCP flow that closed). */
 void iw_flow_set_class(struct iw_flow_table *t, struct iw_flow *f, enum iw_flow_class c);

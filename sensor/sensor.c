@@ -155,25 +155,28 @@ static void write_record(struct iw_sensor *s, enum iw_rec_kind kind, const char 
 			s->exp[i].desc->write(s->exp[i].st, kind, key, s->json.buf, s->json.len);
 }
 
-/* The device side is the end inside sensor.device_networks, else the client. */
-static bool device_is_server(const struct iw_sensor *s, const struct iw_flow *f)
+/* The device side is the end inside sensor.device_networks, else the client. Worked out
+ * once per flow, with the device's address as text (both are asked for every event). */
+static bool device_is_server(const struct iw_sensor *s, struct iw_flow *f)
 {
-	if (!s->n_devnets)
-		return false;
-	bool src_in = false, dst_in = false;
-	for (unsigned i = 0; i < s->n_devnets; i++) {
-		src_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.src);
-		dst_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.dst);
+	if (!f->dev_side) {
+		bool src_in = false, dst_in = false;
+		for (unsigned i = 0; i < s->n_devnets; i++) {
+			src_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.src);
+			dst_in |= iw_cidr_match(&s->devnets[i], f->key.family, &f->key.dst);
+		}
+		f->dev_side = dst_in && !src_in ? 2 : 1;
+		iw_addr_str(f->dev_side == 2 ? &f->key.dst : &f->key.src, f->key.family, f->dev_ip,
+		            sizeof(f->dev_ip));
 	}
-	return dst_in && !src_in;
+	return f->dev_side == 2;
 }
 
-static void device_of(struct iw_sensor *s, const struct iw_flow *f, struct iw_device *d, char *ip,
-                      size_t iplen)
+static void device_of(struct iw_sensor *s, struct iw_flow *f, struct iw_device *d)
 {
-	const struct iw_addr *a = device_is_server(s, f) ? &f->key.dst : &f->key.src;
+	device_is_server(s, f);
 	memset(d, 0, sizeof(*d));
-	d->ip = iw_addr_str(a, f->key.family, ip, iplen);
+	d->ip = f->dev_ip;
 	d->client_id = f->ident[IW_ID_CLIENT_ID];
 	d->cert_cn = f->ident[IW_ID_CERT_CN];
 	d->endpoint = f->ident[IW_ID_ENDPOINT];
@@ -295,7 +298,8 @@ static void device_seen(struct iw_sensor *s, struct iw_flow *f, const struct iw_
 		f->dev_hash = h;
 		f->dev_seen_us = ev->ts_us;
 	}
-	struct iw_dev_seen d = {.dev = &ev->device, .ts_us = ev->ts_us, .proto = 1u << ev->kind};
+	struct iw_dev_seen d = {
+	    .dev = &ev->device, .ts_us = ev->ts_us, .proto = 1u << ev->kind, .hint = f ? &f->dev_hint : NULL};
 	if (ev->kind == IW_EV_FLOW) { /* the flow's last packet, not when the table let it go */
 		d.ts_us = ev->u.flow.end_us ? ev->u.flow.end_us : ev->ts_us;
 		d.proto = 0;
@@ -347,7 +351,7 @@ static bool events_unread(const struct iw_sensor *s)
 /* ---- endpoints: the server side's name and region ---- */
 
 /* The device's end of a flow and the other one, the endpoint. */
-static void flow_sides(const struct iw_sensor *s, const struct iw_flow *f, const struct iw_addr **dev,
+static void flow_sides(const struct iw_sensor *s, struct iw_flow *f, const struct iw_addr **dev,
                        const struct iw_addr **peer)
 {
 	bool srv = device_is_server(s, f);
@@ -451,13 +455,13 @@ static const struct iw_endpoint *flow_endpoint(struct iw_sensor *s, struct iw_fl
 	return f->ep ? &f->ep->pub : NULL;
 }
 
-static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev, char *ip, size_t iplen)
+static void fill_common(struct iw_sensor *s, struct iw_flow *f, struct iw_event *ev)
 {
 	ev->ts_us = s->now_us;
 	ev->flow_id = f->id;
 	ev->key = &f->key;
 	ev->app_proto = flow_app_name(f);
-	device_of(s, f, &ev->device, ip, iplen);
+	device_of(s, f, &ev->device);
 	ev->endpoint = flow_endpoint(s, f);
 }
 
@@ -473,8 +477,7 @@ static void tunnel_event(struct iw_sensor *s, struct iw_flow *f, enum iw_tunnel_
 		s->events[IW_EV_TUNNEL]++;
 		return;
 	}
-	char ip[64];
-	fill_common(s, f, &ev, ip, sizeof(ip));
+	fill_common(s, f, &ev);
 	ev.u.tunnel = (struct iw_ev_tunnel){
 	    .type = type,
 	    .kind = f->tun->kind,
@@ -608,8 +611,7 @@ static void ctx_emit(struct iw_parse_ctx *ctx, struct iw_event *ev)
 		fd->s->events[ev->kind]++;
 		return;
 	}
-	char ip[64];
-	fill_common(fd->s, fd->f, ev, ip, sizeof(ip));
+	fill_common(fd->s, fd->f, ev);
 	if (fd->ending && fd->f->last_us) /* not when the table let the flow go, maybe much later */
 		ev->ts_us = fd->f->last_us;
 	dispatch(fd->s, fd->f, ev);
@@ -978,8 +980,7 @@ static void flow_ended(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 		goto out;
 	}
 	struct iw_event ev = {.kind = IW_EV_FLOW};
-	char ip[64];
-	fill_common(s, f, &ev, ip, sizeof(ip));
+	fill_common(s, f, &ev);
 	ev.u.flow = (struct iw_ev_flow){
 	    .start_us = f->first_us,
 	    .end_us = f->last_us,
@@ -1042,8 +1043,8 @@ flags:
 	}
 }
 
-void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
-                      uint64_t ts_us)
+/* What every frame does before its decode: counters, the packet clock, expiry, ticks. */
+static void packet_clock(struct iw_sensor *s, uint32_t wirelen, uint64_t ts_us)
 {
 	s->packets++;
 	s->bytes += wirelen;
@@ -1062,9 +1063,49 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 		s->poll_countdown = 0;
 		iw_store_poll(s->store);
 	}
+}
+
+static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, const struct iw_packet *pkt);
+
+void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                      uint64_t ts_us)
+{
+	packet_clock(s, wirelen, ts_us);
 	struct iw_packet pkt;
 	enum iw_malformed why;
 	int rc = iw_decode(s->defrag, dlt, data, caplen, wirelen, ts_us, &pkt, &why);
+	packet_decoded(s, rc, why, &pkt);
+}
+
+/* A decode without the defragmenter changes nothing and only fails a fragment with
+ * IW_MAL_FRAG_BUDGET: such a frame is decoded again at its turn. */
+void iw_sensor_ahead(struct iw_sensor *s, struct iw_ahead *a)
+{
+	a->rc = iw_decode(NULL, a->dlt, a->data, a->caplen, a->wirelen, a->ts_us, &a->pkt, &a->why);
+	a->redo = a->rc == IW_ERR && a->why == IW_MAL_FRAG_BUDGET;
+	if (a->rc == IW_OK)
+		a->hash = iw_flow_prefetch_bucket(s->flows, &a->pkt.key);
+}
+
+void iw_sensor_warm(struct iw_sensor *s, const struct iw_ahead *a)
+{
+	if (a->rc == IW_OK)
+		iw_flow_prefetch_chain(s->flows, a->hash);
+}
+
+void iw_sensor_packet_ahead(struct iw_sensor *s, struct iw_ahead *a)
+{
+	if (a->redo) {
+		iw_sensor_packet(s, a->dlt, a->data, a->caplen, a->wirelen, a->ts_us);
+		return;
+	}
+	packet_clock(s, a->wirelen, a->ts_us);
+	packet_decoded(s, a->rc, a->why, &a->pkt);
+}
+
+static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, const struct iw_packet *pkt)
+{
+	uint64_t ts_us = pkt->ts_us;
 	if (rc != IW_OK) {
 		if (rc == IW_ERR)
 			s->malformed[why]++;
@@ -1072,33 +1113,35 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 			s->frag_held++;
 		return;
 	}
-	if (pkt.reassembled)
+	if (pkt->reassembled)
 		s->reassembled++;
 	int dir;
 	bool created;
-	struct iw_flow *f = iw_flow_lookup(s->flows, &pkt, &dir, &created);
-	if (!created && f->closed && pkt.key.proto == IPPROTO_TCP && (pkt.tcp_flags & IW_TCP_SYN) &&
-	    !(pkt.tcp_flags & IW_TCP_ACK)) {
+	struct iw_flow *f = iw_flow_lookup(s->flows, pkt, &dir, &created);
+	if (!created && f->closed && pkt->key.proto == IPPROTO_TCP && (pkt->tcp_flags & IW_TCP_SYN) &&
+	    !(pkt->tcp_flags & IW_TCP_ACK)) {
 		/* the 5-tuple is reused by a new connection */
 		iw_flow_end(s->flows, f, (enum iw_flow_end)f->close_reason);
-		f = iw_flow_lookup(s->flows, &pkt, &dir, &created);
+		f = iw_flow_lookup(s->flows, pkt, &dir, &created);
 	}
+	if (f->dev_hint.rec && ts_us >= f->dev_seen_us + DEVICE_SEEN_EVERY_US)
+		__builtin_prefetch(f->dev_hint.rec); /* its record will likely hear from this packet */
 	f->last_us = ts_us > f->last_us ? ts_us : f->last_us;
-	f->pkts[dir] += pkt.frames; /* a reassembled datagram counts all its fragments */
-	f->bytes[dir] += pkt.frames_len;
-	f->flags_seen[dir] |= pkt.tcp_flags;
-	if (!f->classified && pkt.key.proto != IPPROTO_TCP && pkt.key.proto != IPPROTO_UDP)
+	f->pkts[dir] += pkt->frames; /* a reassembled datagram counts all its fragments */
+	f->bytes[dir] += pkt->frames_len;
+	f->flags_seen[dir] |= pkt->tcp_flags;
+	if (!f->classified && pkt->key.proto != IPPROTO_TCP && pkt->key.proto != IPPROTO_UDP)
 		set_parser(s, f, NULL); /* ICMP and other IP protocols: flows without parsers */
 	if (!f->classified)
-		classify(s, f, &pkt, dir);
-	if (pkt.key.proto == IPPROTO_TCP) {
-		tcp_packet(s, f, &pkt, dir);
-	} else if (!f->classified && pkt.payload_len) {
-		udp_hold(s, f, dir, pkt.payload, pkt.payload_len);
-	} else if (f->parser && f->parser->parse && pkt.payload_len) {
+		classify(s, f, pkt, dir);
+	if (pkt->key.proto == IPPROTO_TCP) {
+		tcp_packet(s, f, pkt, dir);
+	} else if (!f->classified && pkt->payload_len) {
+		udp_hold(s, f, dir, pkt->payload, pkt->payload_len);
+	} else if (f->parser && f->parser->parse && pkt->payload_len) {
 		struct feed fd;
 		feed_init(&fd, s, f, dir);
-		if (f->parser->parse(f->pstate, &fd.ctx, dir, pkt.payload, pkt.payload_len) < 0)
+		if (f->parser->parse(f->pstate, &fd.ctx, dir, pkt->payload, pkt->payload_len) < 0)
 			ctx_anomaly(&fd.ctx, "datagram_malformed");
 	}
 }

@@ -171,6 +171,7 @@ struct iw_store {
 	struct akey_list akey_age; /* oldest claim first */
 	uint64_t max_members, max_akeys, now_us;
 	uint64_t devices_evicted, members_dropped, claims_pending, claims_lost;
+	uint64_t dev_epoch; /* one more each time a record is freed: older hints are void */
 	struct iw_redis *redis;
 	void (*claim_fn)(void *arg, uint64_t token, bool won);
 	void *claim_arg;
@@ -262,14 +263,20 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	struct iw_store *st = (struct iw_store *)pub;
 	if (!s->dev || !s->dev->id || !*s->dev->id)
 		return;
-	uint64_t h = hash_str(s->dev->id);
-	struct dev *d = (struct dev *)table_find(&st->devs, s->dev->id, h);
+	struct dev *d = NULL;
+	if (s->hint && s->hint->rec && s->hint->epoch == st->dev_epoch &&
+	    !strcmp(((struct dev *)s->hint->rec)->n.key, s->dev->id))
+		d = s->hint->rec;
+	uint64_t h = d ? d->n.hash : hash_str(s->dev->id);
+	if (!d)
+		d = (struct dev *)table_find(&st->devs, s->dev->id, h);
 	if (!d) {
 		if (st->devs.n >= st->cfg.max_devices && st->dev_lru.head) {
 			struct dev *old = st->dev_lru.head;
 			LIST_UNLINK(&st->dev_lru, old);
 			table_del(&st->devs, &old->n);
 			dev_free(old);
+			st->dev_epoch++;
 			st->devices_evicted++;
 		}
 		size_t idlen = strlen(s->dev->id);
@@ -320,6 +327,10 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	}
 	if (st->redis && (d->dirty || d->last_us - d->synced_us >= SYNC_EVERY_US))
 		dev_push(st, d, false);
+	if (s->hint) {
+		s->hint->rec = d;
+		s->hint->epoch = st->dev_epoch;
+	}
 }
 
 /* ---- sets ---- */
