@@ -1,15 +1,23 @@
-/* capture.c - libpcap sources: offline files (pcap and pcapng, microsecond timestamps)
- * and live interfaces (promiscuous, immediate mode, BPF), polled together. */
+/* capture.c - packet sources: offline files (pcap and pcapng, microsecond timestamps)
+ * and live interfaces (promiscuous, immediate mode, BPF), polled together, all through
+ * libpcap but one case: a classic pcap file replayed without a filter is read by
+ * pcapfile.c, whose records stay put while later ones are read, so that the sensor
+ * decodes AHEAD frames ahead and their flows are in the cache at their turn
+ * (IOTWATCH_READER=libpcap in the environment turns that off, for comparisons). */
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture.h"
 #include "../parsers/clock.h"
+#include "pcapfile.h"
 
 #define MAX_IFACES 16
 
@@ -31,6 +39,82 @@ static int set_filter(pcap_t *p, const char *name, const char *filter, char *err
 	return 0;
 }
 
+#define AHEAD 2 /* frames decoded ahead of the one processed */
+
+static ssize_t fd_read(void *arg, void *buf, size_t n)
+{
+	return read(*(int *)arg, buf, n);
+}
+
+/* An open descriptor on file when pcapfile.c can read it in libpcap's place, else -1. */
+static int fast_path(const char *file, const struct iw_capture_opts *o)
+{
+	const char *env = getenv("IOTWATCH_READER");
+	if ((o->filter && *o->filter) || !strcmp(file, "-") || (env && !strcmp(env, "libpcap")))
+		return -1;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	uint8_t hdr[24];
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || !iw_pcapfile_usable(hdr, sizeof(hdr))) {
+		close(fd);
+		return -1;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return fd;
+}
+
+static void after_packet(struct iw_sensor *s, const struct iw_capture_opts *o, const char *file, unsigned i,
+                         unsigned n, uint64_t *k, double start, double *shown);
+
+/* Replays one file through pcapfile.c with the look-ahead. Returns 1 when the file
+ * turned out damaged, else 0. */
+static int replay_fast(struct iw_sensor *s, int fd, int dlt, const struct iw_capture_opts *o,
+                       char *const *files, unsigned i, unsigned n, double start, double *shown)
+{
+	char perr[200];
+	struct iw_pcapfile *pf = iw_pcapfile_new(fd_read, &fd, perr, sizeof(perr));
+	if (!pf) {
+		fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", files[i], perr);
+		return 1;
+	}
+	struct iw_ahead ring[AHEAD + 1];
+	unsigned head = 0, have = 0;
+	uint64_t k = 0;
+	int rc = 1;
+	while (!*o->stop) {
+		while (rc == 1 && have <= AHEAD) {
+			struct iw_pcaprec r;
+			rc = iw_pcapfile_next(pf, &r, perr, sizeof(perr));
+			if (rc != 1)
+				break;
+			struct iw_ahead *a = &ring[(head + have++) % (AHEAD + 1)];
+			a->dlt = dlt;
+			a->data = r.data;
+			a->caplen = r.caplen;
+			a->wirelen = r.len;
+			a->ts_us = r.ts_us;
+			iw_sensor_ahead(s, a);
+		}
+		if (!have)
+			break;
+		if (have > 1)
+			iw_sensor_warm(s, &ring[(head + 1) % (AHEAD + 1)]);
+		iw_sensor_packet_ahead(s, &ring[head]);
+		head = (head + 1) % (AHEAD + 1);
+		have--;
+		after_packet(s, o, files[i], i, n, &k, start, shown);
+	}
+	iw_pcapfile_free(pf);
+	if (rc < 0 && !*o->stop) {
+		fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", files[i], perr);
+		return 1;
+	}
+	return 0;
+}
+
 static uint64_t ts_us(const struct pcap_pkthdr *h)
 {
 	return (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
@@ -42,6 +126,24 @@ static void progress(struct iw_sensor *s, const char *file, unsigned i, unsigned
 	fprintf(stderr, "\r  %s (%u/%u): %llu packets, %.1f MB, %.0f packets/s   ", file, i + 1, n,
 	        (unsigned long long)iw_sensor_packets(s), (double)iw_sensor_bytes(s) / 1e6,
 	        el > 0 ? (double)iw_sensor_packets(s) / el : 0.0);
+}
+
+/* Between frames of a replay: the signals' requests, and the progress line. */
+static void after_packet(struct iw_sensor *s, const struct iw_capture_opts *o, const char *file, unsigned i,
+                         unsigned n, uint64_t *k, double start, double *shown)
+{
+	if (*o->hup) {
+		*o->hup = 0;
+		iw_sensor_reopen(s);
+	}
+	if (o->usr1 && *o->usr1) {
+		*o->usr1 = 0;
+		iw_sensor_write_devices(s);
+	}
+	if (o->progress && (++*k & 0x3ff) == 0 && iw_mono_s() - *shown >= 1.0) {
+		*shown = iw_mono_s();
+		progress(s, file, i, n, start);
+	}
 }
 
 int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const struct iw_capture_opts *o,
@@ -65,6 +167,14 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 			return rc;
 		}
 		int dlt = pcap_datalink(p);
+		int fd = fast_path(files[i], o);
+		if (fd >= 0) {
+			pcap_close(p); /* it read the header: the file opens, and dlt is libpcap's */
+			if (replay_fast(s, fd, dlt, o, files, i, n, start, &shown))
+				iw_sensor_capture_error(s);
+			close(fd);
+			continue;
+		}
 		struct pcap_pkthdr *h;
 		const u_char *data;
 		uint64_t k = 0;
@@ -72,18 +182,7 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 			if (rc == 0)
 				continue;
 			iw_sensor_packet(s, dlt, data, h->caplen, h->len, ts_us(h));
-			if (*o->hup) {
-				*o->hup = 0;
-				iw_sensor_reopen(s);
-			}
-			if (o->usr1 && *o->usr1) {
-				*o->usr1 = 0;
-				iw_sensor_write_devices(s);
-			}
-			if (o->progress && (++k & 0x3ff) == 0 && iw_mono_s() - shown >= 1.0) {
-				shown = iw_mono_s();
-				progress(s, files[i], i, n, start);
-			}
+			after_packet(s, o, files[i], i, n, &k, start, &shown);
 		}
 		if (rc == PCAP_ERROR && !*o->stop) {
 			/* a damaged file: keep what was read, say so once, go on */

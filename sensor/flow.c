@@ -173,6 +173,22 @@ static bool sender_is_client(const struct iw_flow_table *t, const struct iw_pack
 	return true;
 }
 
+uint64_t iw_flow_prefetch_bucket(struct iw_flow_table *t, const struct iw_flow_key *k)
+{
+	uint64_t h = key_hash(k);
+	__builtin_prefetch(&t->bucket[h & (t->nbuckets - 1)]);
+	return h;
+}
+
+void iw_flow_prefetch_chain(struct iw_flow_table *t, uint64_t hash)
+{
+	const struct iw_flow *f = t->bucket[hash & (t->nbuckets - 1)];
+	if (f) {
+		__builtin_prefetch(f);
+		__builtin_prefetch((const char *)f + 64); /* the key ends in the second line */
+	}
+}
+
 /* The flow idle longest. A head touched since it was linked goes to the young end
  * first (once: then last_us == link_us), so the pick is exact, not a grace off. */
 static struct iw_flow *oldest_idle(struct iw_flow_table *t)

@@ -41,6 +41,30 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                       uint64_t ts_us);
 
+/* A frame decoded ahead of its turn (replay): the decode does not need the packets
+ * before it, except a fragment's, which is decoded again at its turn. The caller fills
+ * dlt, data, caplen, wirelen and ts_us (data stays valid until the frame is processed),
+ * then, in this order and a few frames apart:
+ *   iw_sensor_ahead        decodes it and starts loading its flow's hash bucket;
+ *   iw_sensor_warm         starts loading the flow the bucket points to;
+ *   iw_sensor_packet_ahead processes it, as iw_sensor_packet would have.
+ * By the time a frame's turn comes, the memory its flow lookup reads is in the cache. */
+struct iw_ahead {
+	int dlt;
+	const uint8_t *data;
+	uint32_t caplen, wirelen;
+	uint64_t ts_us;
+	/* the sensor's */
+	struct iw_packet pkt;
+	int rc;
+	enum iw_malformed why;
+	bool redo;
+	uint64_t hash;
+};
+void iw_sensor_ahead(struct iw_sensor *s, struct iw_ahead *a);
+void iw_sensor_warm(struct iw_sensor *s, const struct iw_ahead *a);
+void iw_sensor_packet_ahead(struct iw_sensor *s, struct iw_ahead *a);
+
 /* Advances the clock without a packet (a quiet live link): expires flows, ticks rules. */
 void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us);
 
