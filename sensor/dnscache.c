@@ -13,7 +13,7 @@
 #define NAME_MAX_LEN 255
 
 struct entry {
-	struct entry *hnext;
+	struct entry *hnext, **hprev; /* hprev: the pointer to it, so it leaves without a search */
 	struct entry *older, *newer;
 	uint8_t dfam, afam;
 	uint8_t dev[16], addr[16];
@@ -89,23 +89,22 @@ static void lru_push(struct iw_dnscache *c, struct entry *e)
 	c->newest = e;
 }
 
-static struct entry **find(struct iw_dnscache *c, int dfam, const uint8_t *dev, int afam, const uint8_t *addr)
+static struct entry *find(struct iw_dnscache *c, uint64_t h, int dfam, const uint8_t *dev, int afam,
+                          const uint8_t *addr)
 {
-	struct entry **pp = &c->buckets[hash(dfam, dev, afam, addr) & c->mask];
 	size_t dn = dfam == 6 ? 16 : 4, an = afam == 6 ? 16 : 4;
-	for (; *pp; pp = &(*pp)->hnext) {
-		struct entry *e = *pp;
+	for (struct entry *e = c->buckets[h & c->mask]; e; e = e->hnext)
 		if (e->dfam == dfam && e->afam == afam && !memcmp(e->dev, dev, dn) &&
 		    !memcmp(e->addr, addr, an))
-			return pp;
-	}
-	return pp;
+			return e;
+	return NULL;
 }
 
-static void drop(struct iw_dnscache *c, struct entry **pp)
+static void drop(struct iw_dnscache *c, struct entry *e)
 {
-	struct entry *e = *pp;
-	*pp = e->hnext;
+	*e->hprev = e->hnext;
+	if (e->hnext)
+		e->hnext->hprev = e->hprev;
 	lru_unlink(c, e);
 	free(e);
 	c->n--;
@@ -122,14 +121,13 @@ void iw_dnscache_add(struct iw_dnscache *c, int dfam, const uint8_t *dev, int af
 {
 	if ((dfam != 4 && dfam != 6) || (afam != 4 && afam != 6) || !qname)
 		return;
-	struct entry **pp = find(c, dfam, dev, afam, addr);
-	if (*pp)
-		drop(c, pp);
-	else if (c->n >= c->max) {
-		struct entry *old = c->oldest;
-		drop(c, find(c, old->dfam, old->dev, old->afam, old->addr));
+	uint64_t h = hash(dfam, dev, afam, addr);
+	struct entry *old = find(c, h, dfam, dev, afam, addr);
+	if (old) {
+		drop(c, old);
+	} else if (c->n >= c->max) {
+		drop(c, c->oldest);
 		c->evicted++;
-		pp = find(c, dfam, dev, afam, addr); /* the chain may have changed */
 	}
 	size_t qn = cut(qname), cn = cname && strcmp(cname, qname) ? cut(cname) : 0;
 	struct entry *e = iw_calloc(1, sizeof(*e) + qn + 1 + (cn ? cn + 1 : 0));
@@ -145,8 +143,12 @@ void iw_dnscache_add(struct iw_dnscache *c, int dfam, const uint8_t *dev, int af
 		memcpy(e->cname, cname, cn);
 		e->cname[cn] = '\0';
 	}
-	e->hnext = *pp;
-	*pp = e;
+	struct entry **head = &c->buckets[h & c->mask];
+	e->hnext = *head;
+	e->hprev = head;
+	if (*head)
+		(*head)->hprev = &e->hnext;
+	*head = e;
 	lru_push(c, e);
 	c->n++;
 }
@@ -156,12 +158,11 @@ bool iw_dnscache_lookup(struct iw_dnscache *c, int dfam, const uint8_t *dev, int
 {
 	if ((dfam != 4 && dfam != 6) || (afam != 4 && afam != 6))
 		return false;
-	struct entry **pp = find(c, dfam, dev, afam, addr);
-	struct entry *e = *pp;
+	struct entry *e = find(c, hash(dfam, dev, afam, addr), dfam, dev, afam, addr);
 	if (!e)
 		return false;
 	if (now_us > e->expires_us) {
-		drop(c, pp);
+		drop(c, e);
 		return false;
 	}
 	lru_unlink(c, e);
