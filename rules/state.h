@@ -22,8 +22,9 @@
 struct iw_state;
 
 /* Where a caller (the sensor, per flow) keeps the record seen() last found, so that the
- * next call skips the device table. The backend checks it before use: a record evicted
- * since (epoch) or another device's is looked up again. Zero-initialised: empty. */
+ * next call skips the device table. The caller clears rec when the device id it passes
+ * may have changed; the backend looks the record up again when it was evicted since
+ * (epoch). Zero-initialised: empty. */
 struct iw_dev_hint {
 	void *rec;
 	uint64_t epoch;

@@ -47,9 +47,9 @@ struct iw_flow {
 	struct iw_flow_ep *ep;      /* the server side's name and region (sensor.c); owned */
 	struct iw_flow_tunnel *tun; /* set while the flow is a tunnel (sensor.c); owned */
 	bool ep_done;               /* ep looked up from DNS answers and ip ranges */
-	/* what the device record last heard from this flow (sensor.c): the device id's hash,
-	 * the event kinds told, when */
-	uint32_t dev_hash, dev_protos;
+	/* what the device record last heard from this flow (sensor.c): the event kinds told,
+	 * when (0: not yet, or the flow's device id changed since) */
+	uint32_t dev_protos;
 	uint64_t dev_seen_us;
 	struct iw_dev_hint dev_hint; /* the device record last told (rules/state.h) */
 	uint8_t dev_side;            /* 0: not worked out yet, 1: the client, 2: the server */

@@ -266,36 +266,28 @@ static void fleet_count(void *arg, const char *name, uint64_t count, uint64_t no
 			s->rules[i]->on_count(s->rule_state[i], &s->rctx, name, count, now_us);
 }
 
-static uint32_t id_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
 /* What an event tells its device's record. A flow's events are many: the record hears
  * again from the same flow only when something is new (another device id, an event kind,
  * a certificate, a tunnel opening, the flow's end a second or more after the last word)
  * or DEVICE_SEEN_EVERY_US of packet time passed. last_seen is then right to the second
- * once a flow ends, and to the minute while it lasts. */
+ * once a flow ends, and to the minute while it lasts. An event's device is the flow's
+ * (device_of), which changes only with the flow's identities: ctx_identity then clears
+ * dev_seen_us, so a flow's word on a new device id is always news. */
 #define DEVICE_SEEN_EVERY_US (60ull * 1000000)
 static void device_seen(struct iw_sensor *s, struct iw_flow *f, const struct iw_event *ev)
 {
 	if (!ev->device.id)
 		return;
-	uint32_t bit = 1u << ev->kind, h = id_hash(ev->device.id);
+	uint32_t bit = 1u << ev->kind;
 	bool news = (ev->kind == IW_EV_TUNNEL && ev->u.tunnel.type == IW_TUNNEL_OPEN) ||
 	            (ev->kind == IW_EV_TLS && ev->u.tls.type == IW_TLS_CERTIFICATE);
 	if (ev->kind == IW_EV_FLOW) /* only its last packet is new, and only after a second */
-		news = !f || !f->dev_seen_us || f->dev_hash != h ||
-		       ev->u.flow.end_us >= f->dev_seen_us + 1000000;
+		news = !f || !f->dev_seen_us || ev->u.flow.end_us >= f->dev_seen_us + 1000000;
 	if (f && !news) {
-		if (f->dev_seen_us && f->dev_hash == h && (f->dev_protos & bit) &&
-		    ev->ts_us >= f->dev_seen_us && ev->ts_us - f->dev_seen_us < DEVICE_SEEN_EVERY_US)
+		if (f->dev_seen_us && (f->dev_protos & bit) && ev->ts_us >= f->dev_seen_us &&
+		    ev->ts_us - f->dev_seen_us < DEVICE_SEEN_EVERY_US)
 			return;
-		f->dev_protos = f->dev_hash == h ? f->dev_protos | bit : bit;
-		f->dev_hash = h;
+		f->dev_protos = f->dev_seen_us ? f->dev_protos | bit : bit;
 		f->dev_seen_us = ev->ts_us;
 	}
 	struct iw_dev_seen d = {
@@ -635,6 +627,9 @@ static void ctx_identity(struct iw_parse_ctx *ctx, enum iw_identity kind, const 
 		n = MAX_IDENTITY;
 	if (*slot && strlen(*slot) == n && !memcmp(*slot, str, n))
 		return;
+	/* the flow's device id may be another now: its record is to be found again */
+	fd->f->dev_seen_us = 0;
+	fd->f->dev_hint.rec = NULL;
 	free(*slot);
 	*slot = iw_malloc(n + 1);
 	memcpy(*slot, str, n);

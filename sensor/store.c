@@ -264,9 +264,8 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	if (!s->dev || !s->dev->id || !*s->dev->id)
 		return;
 	struct dev *d = NULL;
-	if (s->hint && s->hint->rec && s->hint->epoch == st->dev_epoch &&
-	    !strcmp(((struct dev *)s->hint->rec)->n.key, s->dev->id))
-		d = s->hint->rec;
+	if (s->hint && s->hint->rec && s->hint->epoch == st->dev_epoch)
+		d = s->hint->rec; /* the caller vouches that it is still this device's */
 	uint64_t h = d ? d->n.hash : hash_str(s->dev->id);
 	if (!d)
 		d = (struct dev *)table_find(&st->devs, s->dev->id, h);
