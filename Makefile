@@ -112,7 +112,7 @@ fuzz-build:
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$n"; \
-	  extra=""; [ $$n = fuzz_pcap ] && extra="$(FUZZ_PCAPSRC)"; \
+	  extra=""; [ $$n = fuzz_pcap ] && extra="$(FUZZ_PCAPSRC)"; [ $$n = fuzz_pcapfile ] && extra=sensor/pcapfile.c; \
 	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(FUZZ_LIBSRC) $$extra $(PKG_LIBS) -lm; done
 
 fuzz: fuzz-build

@@ -19,6 +19,7 @@
 #define REC_HDR    16
 #define MAX_RECORD (REC_HDR + IW_PCAPFILE_MAX_CAPLEN)
 #define BUF_SIZE   ((IW_PCAPFILE_KEEP + 2) * MAX_RECORD)
+#define READ_CHUNK (256u * 1024) /* per read(2): what was read is still in the L2 cache when parsed */
 
 #define MAGIC_US 0xa1b2c3d4u
 #define MAGIC_NS 0xa1b23c4du
@@ -30,6 +31,7 @@ struct iw_pcapfile {
 	unsigned cur;    /* the buffer records come from */
 	size_t pos, end; /* the next record's offset in it, and the end of what was read */
 	bool eof, failed, swap, nsec;
+	bool other; /* written in the other byte order than this host's: libpcap's "swapped" */
 	uint32_t snap, linktype;
 	char why[160]; /* the error, repeated by every call after a failure */
 };
@@ -99,7 +101,8 @@ static bool fill(struct iw_pcapfile *p, size_t need)
 		p->end = have;
 	}
 	while (p->end - p->pos < need && !p->eof) {
-		ssize_t r = p->rd(p->arg, p->buf[p->cur] + p->end, BUF_SIZE - p->end);
+		size_t room = BUF_SIZE - p->end;
+		ssize_t r = p->rd(p->arg, p->buf[p->cur] + p->end, room < READ_CHUNK ? room : READ_CHUNK);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -128,6 +131,7 @@ struct iw_pcapfile *iw_pcapfile_new(iw_pcapfile_read_fn rd, void *arg, char *err
 	}
 	const uint8_t *h = p->buf[0];
 	magic_of(h, &p->swap, &p->nsec);
+	p->other = p->swap != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
 	int32_t snap = (int32_t)u32(h + 16, p->swap);
 	p->snap =
 	    snap <= 0 || (uint32_t)snap > IW_PCAPFILE_MAX_CAPLEN ? IW_PCAPFILE_MAX_CAPLEN : (uint32_t)snap;
@@ -139,6 +143,23 @@ struct iw_pcapfile *iw_pcapfile_new(iw_pcapfile_read_fn rd, void *arg, char *err
 unsigned iw_pcapfile_linktype(const struct iw_pcapfile *p)
 {
 	return p->linktype;
+}
+
+/* libpcap turns the CAN ID after a Linux cooked header (SLL, SLL2) with protocol CAN or
+ * CAN FD to this host's byte order when the file is in the other one (1.10: not CAN XL),
+ * provided caplen (after the cut) and len both cover it. */
+static void swap_can_id(uint32_t linktype, uint8_t *d, uint32_t caplen, uint32_t len)
+{
+	uint32_t hl = linktype == 113 ? 16 : linktype == 276 ? 20 : 0;
+	if (!hl || caplen < hl + 4 || len < hl + 4)
+		return;
+	const uint8_t *proto = linktype == 113 ? d + 14 : d;
+	if (proto[0] != 0 || (proto[1] != 0x0c && proto[1] != 0x0d))
+		return;
+	uint32_t id;
+	memcpy(&id, d + hl, 4);
+	id = __builtin_bswap32(id);
+	memcpy(d + hl, &id, 4);
 }
 
 static int fail(struct iw_pcapfile *p, char *err, size_t errlen)
@@ -163,23 +184,25 @@ int iw_pcapfile_next(struct iw_pcapfile *p, struct iw_pcaprec *r, char *err, siz
 		return fail(p, err, errlen);
 	}
 	const uint8_t *h = p->buf[p->cur] + p->pos;
-	/* the seconds and the fraction are signed 32-bit fields, as libpcap reads them */
-	int64_t sec = (int32_t)u32(h, p->swap), frac = (int32_t)u32(h + 4, p->swap);
+	/* libpcap 1.10 reads the seconds and the fraction as signed 32-bit fields, but from a
+	 * file in the other byte order as unsigned ones (its SWAPLONG yields an unsigned int) */
+	uint32_t sec32 = u32(h, p->swap), frac32 = u32(h + 4, p->swap);
+	int64_t sec = p->other ? (int64_t)sec32 : (int32_t)sec32;
+	int64_t frac = p->other ? (int64_t)frac32 : (int32_t)frac32;
 	uint32_t caplen = u32(h + 8, p->swap), len = u32(h + 12, p->swap);
 	if (caplen > IW_PCAPFILE_MAX_CAPLEN) {
 		snprintf(p->why, sizeof(p->why),
-		         "invalid packet capture length %u, bigger than maximum of %u", caplen,
-		         IW_PCAPFILE_MAX_CAPLEN);
+		         "invalid packet capture length %u, bigger than snaplen of %u", caplen, p->snap);
 		return fail(p, err, errlen);
 	}
 	if (!fill(p, REC_HDR + (size_t)caplen)) {
 		if (p->failed)
 			return fail(p, err, errlen);
-		uint32_t want = caplen > p->snap ? p->snap : caplen;
+		/* libpcap's words: the kept part first, then the whole record while skipping */
 		size_t got = p->end - p->pos - REC_HDR;
+		uint32_t want = caplen > p->snap && got < p->snap ? p->snap : caplen;
 		snprintf(p->why, sizeof(p->why),
-		         "truncated dump file; tried to read %u captured bytes, only got %zu", want,
-		         got < want ? got : want);
+		         "truncated dump file; tried to read %u captured bytes, only got %zu", want, got);
 		return fail(p, err, errlen);
 	}
 	h = p->buf[p->cur] + p->pos; /* fill may have moved the record */
@@ -189,6 +212,8 @@ int iw_pcapfile_next(struct iw_pcapfile *p, struct iw_pcaprec *r, char *err, siz
 	r->caplen = caplen > p->snap ? p->snap : caplen; /* the rest is skipped */
 	r->len = len;
 	r->ts_us = (uint64_t)sec * 1000000u + (uint64_t)frac;
+	if (p->other)
+		swap_can_id(p->linktype, p->buf[p->cur] + p->pos + REC_HDR, r->caplen, len);
 	p->pos += REC_HDR + (size_t)caplen;
 	return 1;
 }

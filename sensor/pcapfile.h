@@ -6,7 +6,9 @@
  *
  * It reads records as libpcap 1.10 does: a caplen above 262144 is an error, a caplen
  * above the file's snapshot length is cut to it (the rest skipped), a record cut short
- * by the end of the file is an error, nanoseconds become microseconds (truncated).
+ * by the end of the file is an error, nanoseconds become microseconds (truncated); from a
+ * file in the other byte order than the host's, the timestamp fields are unsigned and the
+ * CAN ID of SocketCAN frames behind a cooked (SLL, SLL2) header is swapped, as libpcap does.
  * Anything else (pcapng, a link type with its own snapshot limit, stdin) stays with
  * libpcap: capture.c asks iw_pcapfile_usable() first. */
 #ifndef IW_PCAPFILE_H
