@@ -41,6 +41,8 @@ struct iw_dev_seen {
 	const char *region;         /* the region of the endpoint it talked to */
 	bool tunnel_open;           /* the event opened a tunnel */
 	struct iw_dev_hint *hint;   /* may be NULL; read and updated */
+	uint64_t flow_id;           /* the flow that told it (0: none); with a valid hint, its
+	                             * identity strings are those it passed last time */
 };
 
 /* A set member with its score (the time it was last added). */

@@ -290,8 +290,11 @@ static void device_seen(struct iw_sensor *s, struct iw_flow *f, const struct iw_
 		f->dev_protos = f->dev_seen_us ? f->dev_protos | bit : bit;
 		f->dev_seen_us = ev->ts_us;
 	}
-	struct iw_dev_seen d = {
-	    .dev = &ev->device, .ts_us = ev->ts_us, .proto = 1u << ev->kind, .hint = f ? &f->dev_hint : NULL};
+	struct iw_dev_seen d = {.dev = &ev->device,
+	                        .ts_us = ev->ts_us,
+	                        .proto = 1u << ev->kind,
+	                        .hint = f ? &f->dev_hint : NULL,
+	                        .flow_id = f ? f->id : 0};
 	if (ev->kind == IW_EV_FLOW) { /* the flow's last packet, not when the table let it go */
 		d.ts_us = ev->u.flow.end_us ? ev->u.flow.end_us : ev->ts_us;
 		d.proto = 0;

@@ -103,6 +103,9 @@ struct dev {
 	char ip[48];                                          /* the address it was seen at last */
 	char addrs[DEV_ADDRS][48]; /* the distinct addresses it used, most recent first */
 	unsigned n_addrs;
+	struct dev *q_prev, *q_next; /* in st->push while queued for Redis */
+	bool queued;
+	uint64_t writer_flow; /* the flow whose identity strings the record took last */
 };
 
 struct set;
@@ -155,6 +158,12 @@ struct akey {
 struct dev_list {
 	struct dev *head, *tail;
 };
+
+/* Devices with something for Redis, pushed together at the next tick: the events of
+ * one visit (often several kinds at once) make one HSET, not one each. */
+struct push_list {
+	struct dev *head, *tail;
+};
 struct set_list {
 	struct set *head, *tail;
 };
@@ -167,6 +176,7 @@ struct iw_store {
 	struct iw_store_cfg cfg;
 	struct table devs, sets, members, akeys;
 	struct dev_list dev_lru;   /* least recently seen first */
+	struct push_list push;     /* queued for Redis (struct push_list) */
 	struct set_list set_lru;   /* least recently added to first */
 	struct akey_list akey_age; /* oldest claim first */
 	uint64_t max_members, max_akeys, now_us;
@@ -258,20 +268,68 @@ static void dev_push(struct iw_store *st, struct dev *d, bool force)
 	d->synced_us = d->last_us;
 }
 
+static void push_unqueue(struct iw_store *st, struct dev *d)
+{
+	if (!d->queued)
+		return;
+	if (d->q_prev)
+		d->q_prev->q_next = d->q_next;
+	else
+		st->push.head = d->q_next;
+	if (d->q_next)
+		d->q_next->q_prev = d->q_prev;
+	else
+		st->push.tail = d->q_prev;
+	d->q_prev = d->q_next = NULL;
+	d->queued = false;
+}
+
+static void push_queue(struct iw_store *st, struct dev *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->q_next = NULL;
+	d->q_prev = st->push.tail;
+	if (st->push.tail)
+		st->push.tail->q_next = d;
+	else
+		st->push.head = d;
+	st->push.tail = d;
+}
+
+/* Pushes what is queued (at a tick, before an eviction, at the end). */
+static void push_flush(struct iw_store *st)
+{
+	while (st->push.head) {
+		struct dev *d = st->push.head;
+		push_unqueue(st, d);
+		dev_push(st, d, false);
+	}
+}
+
 static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 {
 	struct iw_store *st = (struct iw_store *)pub;
-	if (!s->dev || !s->dev->id || !*s->dev->id)
-		return;
 	struct dev *d = NULL;
-	if (s->hint && s->hint->rec && s->hint->epoch == st->dev_epoch)
+	/* told the same identity by the same flow last time: its strings are as they were */
+	bool same = false;
+	if (s->dev && s->hint && s->hint->rec && s->hint->epoch == st->dev_epoch) {
 		d = s->hint->rec; /* the caller vouches that it is still this device's */
+		same = s->flow_id && d->writer_flow == s->flow_id;
+	}
+	if (!d && (!s->dev || !s->dev->id || !*s->dev->id))
+		return;
 	uint64_t h = d ? d->n.hash : hash_str(s->dev->id);
 	if (!d)
 		d = (struct dev *)table_find(&st->devs, s->dev->id, h);
 	if (!d) {
 		if (st->devs.n >= st->cfg.max_devices && st->dev_lru.head) {
 			struct dev *old = st->dev_lru.head;
+			if (old->queued) { /* its news goes before it does */
+				push_unqueue(st, old);
+				dev_push(st, old, false);
+			}
 			LIST_UNLINK(&st->dev_lru, old);
 			table_del(&st->devs, &old->n);
 			dev_free(old);
@@ -294,7 +352,7 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	}
 	if (s->ts_us > d->last_us)
 		d->last_us = s->ts_us;
-	if (s->dev->ip && strcmp(d->ip, s->dev->ip)) {
+	if (!same && s->dev->ip && strcmp(d->ip, s->dev->ip)) {
 		snprintf(d->ip, sizeof(d->ip), "%s", s->dev->ip);
 		d->dirty = true;
 		/* to the front of the list of addresses, the oldest dropped when it is full */
@@ -308,8 +366,11 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		memmove(d->addrs[1], d->addrs[0], k * sizeof(d->addrs[0]));
 		memcpy(d->addrs[0], d->ip, sizeof(d->ip));
 	}
-	d->dirty |= set_str(&d->client_id, &d->h_client_id, s->dev->client_id);
-	d->dirty |= set_str(&d->cert_cn, &d->h_cert_cn, s->dev->cert_cn);
+	if (!same) {
+		d->dirty |= set_str(&d->client_id, &d->h_client_id, s->dev->client_id);
+		d->dirty |= set_str(&d->cert_cn, &d->h_cert_cn, s->dev->cert_cn);
+		d->writer_flow = s->flow_id;
+	}
 	d->dirty |= set_str(&d->cert_fp, &d->h_cert_fp, s->cert_fp);
 	d->dirty |= set_str(&d->region, &d->h_region, s->region);
 	if (s->cert_not_after_us && s->cert_not_after_us != d->cert_not_after_us) {
@@ -325,7 +386,7 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		d->dirty = true;
 	}
 	if (st->redis && (d->dirty || d->last_us - d->synced_us >= SYNC_EVERY_US))
-		dev_push(st, d, false);
+		push_queue(st, d);
 	if (s->hint) {
 		s->hint->rec = d;
 		s->hint->epoch = st->dev_epoch;
@@ -545,8 +606,10 @@ static void cb_unanswered(void *arg, uint64_t token)
 static void cb_resync(void *arg)
 {
 	struct iw_store *st = arg;
-	for (struct dev *d = st->dev_lru.head; d; d = d->next)
+	for (struct dev *d = st->dev_lru.head; d; d = d->next) {
+		push_unqueue(st, d);
 		dev_push(st, d, true);
+	}
 	for (struct set *s = st->set_lru.head; s; s = s->next)
 		for (struct member *m = s->head; m; m = m->next)
 			iw_redis_set_add(st->redis, s->n.key, m->name, m->ts_us, s->window_us,
@@ -621,6 +684,7 @@ struct iw_state *iw_store_state(struct iw_store *st)
 void iw_store_tick(struct iw_store *st, uint64_t now_us)
 {
 	st->now_us = now_us;
+	push_flush(st);
 	while (st->akey_age.head && st->akey_age.head->until_us <= now_us)
 		akey_free(st, st->akey_age.head);
 	/* sets idle past their TTL; the list is in order of last add, so stop at a live one
@@ -645,6 +709,7 @@ void iw_store_drain(struct iw_store *st, unsigned timeout_ms)
 	if (!st->redis)
 		return;
 	/* last_seen reaches Redis every few minutes on the way; at the end, all of it */
+	push_flush(st);
 	for (struct dev *d = st->dev_lru.head; d; d = d->next)
 		if (d->dirty || d->last_us != d->synced_us)
 			dev_push(st, d, false);
