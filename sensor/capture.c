@@ -40,6 +40,7 @@ static int set_filter(pcap_t *p, const char *name, const char *filter, char *err
 }
 
 #define AHEAD 2 /* frames decoded ahead of the one processed */
+_Static_assert(AHEAD + 1 <= IW_PCAPFILE_KEEP, "the ring holds records pcapfile.c keeps");
 
 static ssize_t fd_read(void *arg, void *buf, size_t n)
 {

@@ -1122,8 +1122,11 @@ static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, c
 		iw_flow_end(s->flows, f, (enum iw_flow_end)f->close_reason);
 		f = iw_flow_lookup(s->flows, pkt, &dir, &created);
 	}
-	if (f->dev_hint.rec && ts_us >= f->dev_seen_us + DEVICE_SEEN_EVERY_US)
-		__builtin_prefetch(f->dev_hint.rec); /* its record will likely hear from this packet */
+	/* the device's record will likely hear from this packet: the two lines op_seen reads */
+	if (f->dev_hint.rec && ts_us >= f->dev_seen_us + DEVICE_SEEN_EVERY_US) {
+		__builtin_prefetch(f->dev_hint.rec);
+		__builtin_prefetch((const char *)f->dev_hint.rec + 64);
+	}
 	f->last_us = ts_us > f->last_us ? ts_us : f->last_us;
 	f->pkts[dir] += pkt->frames; /* a reassembled datagram counts all its fragments */
 	f->bytes[dir] += pkt->frames_len;

@@ -91,21 +91,24 @@ static void table_del(struct table *t, struct node *n)
 
 /* ---- the records ---- */
 
+/* What op_seen reads on every call comes first, in the record's first two cache lines
+ * (the sensor prefetches those); the strings and addresses follow. */
 struct dev {
 	struct node n; /* key: the device id */
 	struct dev *prev, *next;
-	uint64_t first_us, last_us, synced_us, cert_not_after_us, tunnel_opens;
-	uint64_t expired_us; /* when its Redis TTL was last set (packet time), 0: never */
+	uint64_t last_us;
+	uint64_t writer_flow; /* the flow whose identity strings the record took last */
 	uint32_t protos;
-	bool dirty; /* changed since the last push to Redis */
-	char *client_id, *cert_cn, *cert_fp, *region;
+	bool dirty;                                           /* changed since the last push to Redis */
+	bool queued;                                          /* in st->push */
 	uint32_t h_client_id, h_cert_cn, h_cert_fp, h_region; /* their hashes: compared first */
-	char ip[48];                                          /* the address it was seen at last */
+	uint64_t first_us, synced_us, cert_not_after_us, tunnel_opens;
+	uint64_t expired_us;         /* when its Redis TTL was last set (packet time), 0: never */
+	struct dev *q_prev, *q_next; /* in st->push while queued for Redis */
+	char *client_id, *cert_cn, *cert_fp, *region;
+	char ip[48];               /* the address it was seen at last */
 	char addrs[DEV_ADDRS][48]; /* the distinct addresses it used, most recent first */
 	unsigned n_addrs;
-	struct dev *q_prev, *q_next; /* in st->push while queued for Redis */
-	bool queued;
-	uint64_t writer_flow; /* the flow whose identity strings the record took last */
 };
 
 struct set;
