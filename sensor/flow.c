@@ -208,7 +208,13 @@ static struct iw_flow *oldest_idle(struct iw_flow_table *t)
 
 struct iw_flow *iw_flow_lookup(struct iw_flow_table *t, const struct iw_packet *pkt, int *dir, bool *created)
 {
-	uint64_t h = key_hash(&pkt->key) & (t->nbuckets - 1);
+	return iw_flow_lookup_hashed(t, pkt, key_hash(&pkt->key), dir, created);
+}
+
+struct iw_flow *iw_flow_lookup_hashed(struct iw_flow_table *t, const struct iw_packet *pkt, uint64_t hash,
+                                      int *dir, bool *created)
+{
+	uint64_t h = hash & (t->nbuckets - 1);
 	for (struct iw_flow *f = t->bucket[h]; f; f = f->hnext) {
 		int m = key_match(&f->key, &pkt->key);
 		if (m) {
@@ -227,7 +233,7 @@ struct iw_flow *iw_flow_lookup(struct iw_flow_table *t, const struct iw_packet *
 	}
 	if (t->n >= t->nbuckets && t->nbuckets < (1ULL << 40)) {
 		grow(t);
-		h = key_hash(&pkt->key) & (t->nbuckets - 1);
+		h = hash & (t->nbuckets - 1);
 	}
 	struct iw_flow *f = iw_calloc(1, sizeof(*f));
 	f->key = pkt->key;

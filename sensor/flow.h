@@ -78,6 +78,10 @@ struct iw_flow_table *iw_flow_table_new(const struct iw_flow_limits *lim, const 
  * end of its idle list; counters are the caller's to update. Never NULL. */
 struct iw_flow *iw_flow_lookup(struct iw_flow_table *t, const struct iw_packet *pkt, int *dir, bool *created);
 
+/* The same with the hash of pkt->key already worked out (iw_flow_prefetch_bucket's). */
+struct iw_flow *iw_flow_lookup_hashed(struct iw_flow_table *t, const struct iw_packet *pkt, uint64_t hash,
+                                      int *dir, bool *created);
+
 /* Cache warming for a lookup to come (sensor.c's look-ahead): the first starts loading
  * the hash bucket of key k and returns its hash, the second (later, when the bucket is
  * in the cache) starts loading the first flow of the bucket. Neither changes anything. */

@@ -1063,7 +1063,8 @@ static void packet_clock(struct iw_sensor *s, uint32_t wirelen, uint64_t ts_us)
 	}
 }
 
-static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, const struct iw_packet *pkt);
+static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, const struct iw_packet *pkt,
+                           const uint64_t *hash);
 
 void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                       uint64_t ts_us)
@@ -1072,7 +1073,7 @@ void iw_sensor_packet(struct iw_sensor *s, int dlt, const uint8_t *data, uint32_
 	struct iw_packet pkt;
 	enum iw_malformed why;
 	int rc = iw_decode(s->defrag, dlt, data, caplen, wirelen, ts_us, &pkt, &why);
-	packet_decoded(s, rc, why, &pkt);
+	packet_decoded(s, rc, why, &pkt, NULL);
 }
 
 /* A decode without the defragmenter changes nothing and only fails a fragment with
@@ -1098,10 +1099,12 @@ void iw_sensor_packet_ahead(struct iw_sensor *s, struct iw_ahead *a)
 		return;
 	}
 	packet_clock(s, a->wirelen, a->ts_us);
-	packet_decoded(s, a->rc, a->why, &a->pkt);
+	packet_decoded(s, a->rc, a->why, &a->pkt, &a->hash);
 }
 
-static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, const struct iw_packet *pkt)
+/* hash: the flow key's, when the look-ahead worked it out (else NULL). */
+static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, const struct iw_packet *pkt,
+                           const uint64_t *hash)
 {
 	uint64_t ts_us = pkt->ts_us;
 	if (rc != IW_OK) {
@@ -1115,7 +1118,8 @@ static void packet_decoded(struct iw_sensor *s, int rc, enum iw_malformed why, c
 		s->reassembled++;
 	int dir;
 	bool created;
-	struct iw_flow *f = iw_flow_lookup(s->flows, pkt, &dir, &created);
+	struct iw_flow *f = hash ? iw_flow_lookup_hashed(s->flows, pkt, *hash, &dir, &created)
+	                         : iw_flow_lookup(s->flows, pkt, &dir, &created);
 	if (!created && f->closed && pkt->key.proto == IPPROTO_TCP && (pkt->tcp_flags & IW_TCP_SYN) &&
 	    !(pkt->tcp_flags & IW_TCP_ACK)) {
 		/* the 5-tuple is reused by a new connection */
