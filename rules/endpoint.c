@@ -172,13 +172,15 @@ static void ep_on_event(void *st, struct iw_rule_ctx *ctx, const struct iw_event
 	if (s == NULL)
 		return;
 	const struct iw_endpoint *ep = ev->endpoint;
-	struct ep_memo *m = memo_slot(s, ev->flow_id);
 	bool end = ev->kind == IW_EV_FLOW;
 	if (ep == NULL || ep->region == NULL || ep->region[0] == '\0') {
-		if (end && m->used && m->flow_id == ev->flow_id)
+		/* nothing to judge: the memo (a cache miss) only matters to free a flow's slot */
+		struct ep_memo *m = end ? memo_slot(s, ev->flow_id) : NULL;
+		if (m && m->used && m->flow_id == ev->flow_id)
 			m->used = false;
 		return;
 	}
+	struct ep_memo *m = memo_slot(s, ev->flow_id);
 	uint32_t h = region_hash(ep->region);
 	/* packet time going back (captures replayed out of order) leaves it judged */
 	bool judged = m->used && m->flow_id == ev->flow_id && m->region_hash == h &&

@@ -585,7 +585,13 @@ static void wildcard_subscribe(struct iw_rule_ctx *ctx, const struct iw_event *e
 	if (!span_has(sf->filter, '#') && !span_has(sf->filter, '+'))
 		return;
 	bool high = span_is(sf->filter, "#") || span_is(sf->filter, "$SYS/#");
-	char *sent = span_dup(sf->sent), *group = sf->shared ? span_dup(sf->group) : NULL;
+	char *sent = span_dup(sf->sent);
+	if (ctx->alerted != NULL &&
+	    ctx->alerted(ctx, "mqtt.wildcard_subscribe", ev->device.id, sent, ev->ts_us)) {
+		free(sent); /* said today: the rest is formatting for nothing */
+		return;
+	}
+	char *group = sf->shared ? span_dup(sf->group) : NULL;
 	const char *c = who(ev, cid);
 	char msg[320];
 	snprintf(msg, sizeof(msg), "client %.*s subscribed to the wildcard filter %.*s", quote_len(c), c,

@@ -511,13 +511,15 @@ static void akey_free(struct iw_store *st, struct akey *a)
 	free(a);
 }
 
-/* "<rule>:<device>|<subject>", allocated: an alert's key (DESIGN §6). */
-static char *akey_make(const char *rule, const char *device, const char *subject)
+/* "<rule>:<device>|<subject>", an alert's key (DESIGN §6): in buf when it fits in cap
+ * bytes (lookups allocate nothing), else allocated; the caller frees it when it is not
+ * buf. */
+static char *akey_make(char *buf, size_t cap, const char *rule, const char *device, const char *subject)
 {
 	device = device ? device : "";
 	subject = subject ? subject : "";
 	size_t rl = strlen(rule), dl = strlen(device), sl = strlen(subject);
-	char *k = iw_malloc(rl + dl + sl + 3);
+	char *k = rl + dl + sl + 3 <= cap ? buf : iw_malloc(rl + dl + sl + 3);
 	memcpy(k, rule, rl);
 	k[rl] = ':';
 	memcpy(k + rl + 1, device, dl);
@@ -526,32 +528,44 @@ static char *akey_make(const char *rule, const char *device, const char *subject
 	return k;
 }
 
+#define AKEY_BUF 256
+
 bool iw_store_alerted(const struct iw_store *st, const char *rule, const char *device, const char *subject,
                       uint64_t ts_us)
 {
-	char *k = akey_make(rule, device, subject);
+	char buf[AKEY_BUF];
+	char *k = akey_make(buf, sizeof(buf), rule, device, subject);
 	const struct akey *a = (const struct akey *)table_find(&st->akeys, k, hash_str(k));
-	free(k);
+	if (k != buf)
+		free(k);
 	return a && ts_us < a->until_us;
 }
 
 enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *device, const char *subject,
                              uint64_t ts_us, uint64_t token)
 {
-	char *k = akey_make(rule, device, subject);
-	const char *key = k + strlen(rule) + 1;
+	char buf[AKEY_BUF];
+	char *k = akey_make(buf, sizeof(buf), rule, device, subject);
 	uint64_t h = hash_str(k);
 	struct akey *a = (struct akey *)table_find(&st->akeys, k, h);
 	if (a && ts_us < a->until_us) {
-		free(k);
+		if (k != buf)
+			free(k);
 		return IW_CLAIM_NO;
 	}
 	if (a) { /* a day has passed: the key starts again */
-		free(k);
+		if (k != buf)
+			free(k);
+		k = a->n.key;
 		LIST_UNLINK(&st->akey_age, a);
 	} else {
 		if (st->akeys.n >= st->max_akeys && st->akey_age.head)
 			akey_free(st, st->akey_age.head);
+		if (k == buf) {
+			size_t n = strlen(buf) + 1;
+			k = iw_malloc(n);
+			memcpy(k, buf, n);
+		}
 		a = iw_calloc(1, sizeof(*a));
 		a->n.key = k;
 		a->n.hash = h;
@@ -559,6 +573,7 @@ enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *
 	}
 	a->until_us = ts_us + DAY_US;
 	LIST_APPEND(&st->akey_age, a);
+	const char *key = a->n.key + strlen(rule) + 1;
 	if (st->redis && token && iw_redis_claim(st->redis, rule, key, 86400, token)) {
 		st->claims_pending++;
 		return IW_CLAIM_LATER;

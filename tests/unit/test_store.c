@@ -177,6 +177,20 @@ static void test_claims(void **state)
 	assert_false(iw_store_alerted(st, "r", "dev-1", NULL, T0 + 1));
 	assert_false(iw_store_alerted(st, "r", "dev-1", NULL, T0 + 1));
 	assert_false(iw_store_alerted(st, "r", NULL, NULL, T0 + 86400 * S));
+
+	/* keys longer than the lookup buffer on the stack (256 bytes): allocated, same answers */
+	char subject[600];
+	memset(subject, 's', sizeof(subject) - 1);
+	subject[sizeof(subject) - 1] = '\0';
+	assert_false(iw_store_alerted(st, "r", "dev-2", subject, T0));
+	assert_int_equal(iw_store_claim(st, "r", "dev-2", subject, T0, 0), IW_CLAIM_YES);
+	assert_true(iw_store_alerted(st, "r", "dev-2", subject, T0 + S));
+	subject[300] = 't'; /* another subject past the buffer: another key */
+	assert_false(iw_store_alerted(st, "r", "dev-2", subject, T0 + S));
+	subject[300] = 's';
+	assert_int_equal(iw_store_claim(st, "r", "dev-2", subject, T0 + S, 0), IW_CLAIM_NO);
+	assert_int_equal(iw_store_claim(st, "r", "dev-2", subject, T0 + 86400 * S, 0), IW_CLAIM_YES);
+	assert_int_equal(iw_store_claim(st, "r", "dev-2", subject, T0 + 86401 * S, 0), IW_CLAIM_NO);
 	iw_store_free(st);
 }
 
