@@ -24,6 +24,8 @@ struct iw_parser_cfg {
 	uint32_t max_items;               /* limits.max_items: topics per SUBSCRIBE, options per message */
 	uint32_t payload_preview;         /* sensor.payload_preview: payload bytes shown, 0 = none */
 	struct iw_x509_cache *x509_cache; /* decoded certificates shared by flows; may be NULL */
+	bool no_fingerprints;             /* no event is written: JA3, JA3S and JA4, which only
+	                                   * event records carry, are not worked out */
 };
 
 /* What a parser sees of the flow and how it reports. Owned by the sensor. */

@@ -69,7 +69,8 @@ struct tls_state {
 	char alpn[ALPN_MAX + 1];
 	char ja3_hash[IW_MD5_HEX];
 	char ja4[40];
-	uint8_t ch_sid[32]; /* the ClientHello's session id, to tell a resumption */
+	bool no_fingerprints; /* iw_parser_cfg's */
+	uint8_t ch_sid[32];   /* the ClientHello's session id, to tell a resumption */
 	uint8_t ch_sid_len;
 };
 
@@ -557,25 +558,27 @@ static void client_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	if (h->has_sni && !h->sni[0])
 		ctx->anomaly(ctx, "tls.empty_sni");
 
-	/* JA3: version,ciphers,extensions,groups,point formats */
+	/* JA3: version,ciphers,extensions,groups,point formats (only records carry it) */
 	char buf[IW_TLS_MAX_LIST * 6 * 4 + 64];
 	struct sbuf s = {buf, sizeof(buf), 0};
 	buf[0] = '\0';
-	sb_uint(&s, h->legacy);
-	sb_put(&s, ",");
-	sb_dec_list(&s, h->ciphers.v, h->ciphers.n);
-	sb_put(&s, ",");
-	sb_dec_list(&s, h->exts.v, h->exts.n);
-	sb_put(&s, ",");
-	sb_dec_list(&s, h->groups.v, h->groups.n);
-	sb_put(&s, ",");
-	for (unsigned i = 0; i < h->n_pf; i++) {
-		if (i)
-			sb_put(&s, "-");
-		sb_uint(&s, h->pf[i]);
+	if (!st->no_fingerprints) {
+		sb_uint(&s, h->legacy);
+		sb_put(&s, ",");
+		sb_dec_list(&s, h->ciphers.v, h->ciphers.n);
+		sb_put(&s, ",");
+		sb_dec_list(&s, h->exts.v, h->exts.n);
+		sb_put(&s, ",");
+		sb_dec_list(&s, h->groups.v, h->groups.n);
+		sb_put(&s, ",");
+		for (unsigned i = 0; i < h->n_pf; i++) {
+			if (i)
+				sb_put(&s, "-");
+			sb_uint(&s, h->pf[i]);
+		}
+		iw_digest_hex(IW_MD5, buf, s.len, st->ja3_hash);
+		ja4(h, st->ja4);
 	}
-	iw_digest_hex(IW_MD5, buf, s.len, st->ja3_hash);
-	ja4(h, st->ja4);
 
 	struct iw_event ev = {.kind = IW_EV_TLS};
 	struct iw_ev_tls *t = &ev.u.tls;
@@ -593,7 +596,7 @@ static void client_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	for (unsigned i = 0; i < h->n_alpns; i++)
 		t->alpns[i] = h->alpns[i];
 	t->n_alpns = h->n_alpns;
-	t->ja3 = buf;
+	t->ja3 = st->no_fingerprints ? NULL : buf;
 	emit(st, ctx, &ev);
 	free(h);
 }
@@ -625,13 +628,15 @@ static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	char buf[IW_TLS_MAX_LIST * 6 + 32];
 	struct sbuf s = {buf, sizeof(buf), 0};
 	buf[0] = '\0';
-	sb_uint(&s, h->legacy);
-	sb_put(&s, ",");
-	sb_uint(&s, h->ciphers.n ? h->ciphers.v[0] : 0);
-	sb_put(&s, ",");
-	sb_dec_list(&s, h->exts.v, h->exts.n);
-	char ja3s[IW_MD5_HEX];
-	iw_digest_hex(IW_MD5, buf, s.len, ja3s);
+	char ja3s[IW_MD5_HEX] = "";
+	if (!st->no_fingerprints) {
+		sb_uint(&s, h->legacy);
+		sb_put(&s, ",");
+		sb_uint(&s, h->ciphers.n ? h->ciphers.v[0] : 0);
+		sb_put(&s, ",");
+		sb_dec_list(&s, h->exts.v, h->exts.n);
+		iw_digest_hex(IW_MD5, buf, s.len, ja3s);
+	}
 
 	struct iw_event ev = {.kind = IW_EV_TLS};
 	struct iw_ev_tls *t = &ev.u.tls;
@@ -642,8 +647,8 @@ static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	t->ciphers = list_view(&h->ciphers);
 	t->extensions = list_view(&h->exts);
 	t->versions = list_view(&h->versions);
-	t->ja3s = buf;
-	t->ja3s_hash = ja3s;
+	t->ja3s = st->no_fingerprints ? NULL : buf;
+	t->ja3s_hash = st->no_fingerprints ? NULL : ja3s;
 	/* TLS 1.2 resumption: the server takes the session id back (TLS 1.3 always echoes) */
 	t->resumed = selected < 0x0304 && h->sid_len && h->sid_len == st->ch_sid_len &&
 	             !memcmp(h->sid, st->ch_sid, h->sid_len);
@@ -883,6 +888,7 @@ static void *tls_new(const struct iw_parser_cfg *cfg)
 	struct tls_state *st = iw_calloc(1, sizeof(*st));
 	st->max_hs = cfg->max_message && cfg->max_message < HS_MAX ? cfg->max_message : HS_MAX;
 	st->x509_cache = cfg->x509_cache;
+	st->no_fingerprints = cfg->no_fingerprints;
 	return st;
 }
 

@@ -1379,6 +1379,8 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 	*code = 1;
 	if (open_exporters(s, err, errlen))
 		goto fail;
+	/* fingerprints are read by no rule: only event records carry them */
+	s->pcfg.no_fingerprints = !(s->want_kinds & IW_REC_EVENT);
 	return s;
 fail:
 	for (unsigned i = 0; i < s->n_exp; i++)

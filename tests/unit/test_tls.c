@@ -1016,6 +1016,52 @@ static void test_client_hello_12(void **state)
 	P.state_free(st);
 }
 
+/* With no event written (cfg.no_fingerprints) JA3, JA3S and JA4 are left out and
+ * everything else of the events is as with them. */
+static void test_no_fingerprints(void **state)
+{
+	(void)state;
+	flights12(false);
+	void *st = fresh(65536);
+	feed_buf(st, IW_DIR_TOSERVER, &c1);
+	feed_buf(st, IW_DIR_TOCLIENT, &s1);
+	assert_int_equal(n_ev, 3);
+	struct got with[3];
+	memcpy(with, evs, sizeof(with));
+	P.state_free(st);
+
+	st = fresh(65536);
+	cfg.no_fingerprints = true;
+	void *bare = P.state_new(&cfg);
+	cfg.no_fingerprints = false;
+	P.state_free(st);
+	feed_buf(bare, IW_DIR_TOSERVER, &c1);
+	feed_buf(bare, IW_DIR_TOCLIENT, &s1);
+	assert_int_equal(n_ev, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(evs[i].ja3, NUL);
+		assert_string_equal(evs[i].ja3_hash, NUL);
+		assert_string_equal(evs[i].ja4, NUL);
+		assert_string_equal(evs[i].ja3s, NUL);
+		assert_string_equal(evs[i].ja3s_hash, NUL);
+		/* the rest is the same */
+		struct got a = with[i], b = evs[i];
+		snprintf(a.ja3, sizeof(a.ja3), NUL);
+		snprintf(a.ja3_hash, sizeof(a.ja3_hash), NUL);
+		snprintf(a.ja4, sizeof(a.ja4), NUL);
+		snprintf(a.ja3s, sizeof(a.ja3s), NUL);
+		snprintf(a.ja3s_hash, sizeof(a.ja3s_hash), NUL);
+		assert_string_equal(a.sni, b.sni);
+		assert_int_equal(a.type, b.type);
+		assert_int_equal(a.version, b.version);
+		assert_int_equal(a.ciphers.n, b.ciphers.n);
+		assert_int_equal(a.n_certs, b.n_certs);
+		assert_memory_equal(a.cert_sha, b.cert_sha, sizeof(a.cert_sha));
+	}
+	assert_string_equal(with[0].ja4, "t12d0910h2_0238f23094f9_fae48490d0f6");
+	P.state_free(bare);
+}
+
 static void test_client_hello_13(void **state)
 {
 	(void)state;
@@ -2469,6 +2515,7 @@ int main(void)
 	    T(test_names),
 	    T(test_probe),
 	    T(test_client_hello_12),
+	    T(test_no_fingerprints),
 	    T(test_client_hello_13),
 	    T(test_hello_retry_request),
 	    T(test_resumption),
