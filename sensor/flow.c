@@ -1,12 +1,6 @@
 /* flow.c - the flow table: chained hash on a direction-independent hash of the 5-tuple
  * and VLAN, one idle list per timeout class (so the oldest idle flow of each class is
- * at its head and expiry is O(1) per flow), a hard cap with eviction.
- *
- * A packet moves its flow to the young end of its list only when the flow was put there
- * a grace ago (min(1 s, timeout / 16) of packet time): relinking touches two other
- * flows and the list's tail, three cache misses a packet when flows interleave. The list
- * is then in order of link_us, with last_us < link_us + grace, so the head's expiry
- * waits until its own last_us is old enough and every flow ends at most a grace late. */
+ * at its head and expiry is O(1) per flow), a hard cap with eviction. */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +16,6 @@ struct iw_flow_table {
 	uint64_t nbuckets; /* power of two */
 	struct iw_flow *oldest[IW_FC__COUNT], *newest[IW_FC__COUNT];
 	struct iw_flow_limits lim;
-	uint64_t grace_us[IW_FC__COUNT]; /* see the top of the file */
 	const uint8_t *server_ports;
 	iw_flow_end_fn on_end;
 	void *arg;
@@ -36,10 +29,6 @@ struct iw_flow_table *iw_flow_table_new(const struct iw_flow_limits *lim, const 
 	t->lim = *lim;
 	if (t->lim.max_flows < 1)
 		t->lim.max_flows = 1;
-	for (int c = 0; c < IW_FC__COUNT; c++) {
-		uint64_t g = t->lim.timeout_us[c] / 16;
-		t->grace_us[c] = g < 1000000 ? g : 1000000;
-	}
 	t->nbuckets = MIN_BUCKETS;
 	t->bucket = iw_calloc(t->nbuckets, sizeof(*t->bucket));
 	t->server_ports = server_ports;
@@ -103,9 +92,8 @@ static void list_unlink(struct iw_flow_table *t, struct iw_flow *f)
 	f->older = f->newer = NULL;
 }
 
-static void list_append(struct iw_flow_table *t, struct iw_flow *f, uint64_t now_us)
+static void list_append(struct iw_flow_table *t, struct iw_flow *f)
 {
-	f->link_us = now_us;
 	f->newer = NULL;
 	f->older = t->newest[f->fclass];
 	if (f->older)
@@ -189,17 +177,11 @@ void iw_flow_prefetch_chain(struct iw_flow_table *t, uint64_t hash)
 	}
 }
 
-/* The flow idle longest. A head touched since it was linked goes to the young end
- * first (once: then last_us == link_us), so the pick is exact, not a grace off. */
 static struct iw_flow *oldest_idle(struct iw_flow_table *t)
 {
 	struct iw_flow *best = NULL;
 	for (int c = 0; c < IW_FC__COUNT; c++) {
-		struct iw_flow *f;
-		while ((f = t->oldest[c]) && f->last_us > f->link_us && f->newer) {
-			list_unlink(t, f);
-			list_append(t, f, f->last_us);
-		}
+		struct iw_flow *f = t->oldest[c];
 		if (f && (!best || f->last_us < best->last_us))
 			best = f;
 	}
@@ -220,9 +202,9 @@ struct iw_flow *iw_flow_lookup_hashed(struct iw_flow_table *t, const struct iw_p
 		if (m) {
 			*dir = m > 0 ? IW_DIR_TOSERVER : IW_DIR_TOCLIENT;
 			*created = false;
-			if (f->newer && pkt->ts_us >= f->link_us + t->grace_us[f->fclass]) {
+			if (f->newer) {
 				list_unlink(t, f);
-				list_append(t, f, pkt->ts_us);
+				list_append(t, f);
 			}
 			return f;
 		}
@@ -251,7 +233,7 @@ struct iw_flow *iw_flow_lookup_hashed(struct iw_flow_table *t, const struct iw_p
 	f->fclass = pkt->key.proto == IPPROTO_TCP ? IW_FC_TCP : IW_FC_UDP;
 	f->hnext = t->bucket[h];
 	t->bucket[h] = f;
-	list_append(t, f, pkt->ts_us);
+	list_append(t, f);
 	t->n++;
 	t->total++;
 	if (t->n > t->peak)
@@ -266,7 +248,7 @@ void iw_flow_set_class(struct iw_flow_table *t, struct iw_flow *f, enum iw_flow_
 		return;
 	list_unlink(t, f);
 	f->fclass = (uint8_t)c;
-	list_append(t, f, f->last_us);
+	list_append(t, f);
 }
 
 void iw_flow_expire(struct iw_flow_table *t, uint64_t now_us)
@@ -275,8 +257,6 @@ void iw_flow_expire(struct iw_flow_table *t, uint64_t now_us)
 		struct iw_flow *f;
 		while ((f = t->oldest[c]) && f->last_us + t->lim.timeout_us[c] <= now_us)
 			iw_flow_end(t, f, f->closed ? (enum iw_flow_end)f->close_reason : IW_END_TIMEOUT);
-		/* the head is not idle long enough: every flow behind it was put there later,
-		 * so none has been idle more than a grace longer than the head */
 	}
 }
 

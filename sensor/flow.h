@@ -30,7 +30,6 @@ struct iw_flow {
 	struct iw_flow_key key;        /* src = client */
 	uint64_t id;
 	uint64_t first_us, last_us;
-	uint64_t link_us;           /* when it was put at the young end of its list (flow.c) */
 	uint64_t pkts[2], bytes[2]; /* [IW_DIR_TOSERVER], [IW_DIR_TOCLIENT] */
 	uint8_t flags_seen[2];
 	uint8_t fclass;

@@ -586,13 +586,12 @@ static void test_random_flows_bounded(void **state)
 	free(r.per_id);
 }
 
-/* A packet relinks its flow only a grace after the last relink (min(1 s, timeout / 16)):
- * every flow still ends within a grace of last_us + timeout, never before, and the
- * sooner-idle flow of two is never kept while the other goes. */
+/* Every flow ends at the first iw_flow_expire at or after last_us + timeout: never
+ * before, never at a later call. */
 struct timed {
 	uint64_t now, prev; /* this iw_flow_expire call's time, and the one before */
 	const struct iw_flow_limits *lim;
-	uint64_t ended, late_max;
+	uint64_t ended;
 	bool early, too_late;
 };
 
@@ -602,18 +601,14 @@ static void on_end_timed(void *arg, struct iw_flow *f, enum iw_flow_end reason)
 	if (reason != IW_END_TIMEOUT)
 		return;
 	uint64_t due = f->last_us + tm->lim->timeout_us[f->fclass];
-	uint64_t grace = tm->lim->timeout_us[f->fclass] / 16;
-	grace = grace < 1000000 ? grace : 1000000;
 	tm->ended++;
 	if (tm->now < due)
 		tm->early = true;
-	else if (due + grace < tm->prev) /* the call before should have ended it */
+	else if (due <= tm->prev) /* the call before should have ended it */
 		tm->too_late = true;
-	else if (due < tm->prev && tm->prev - due > tm->late_max)
-		tm->late_max = tm->prev - due;
 }
 
-static void test_expiry_within_grace(void **state)
+static void test_expiry_on_time(void **state)
 {
 	(void)state;
 	enum { PACKETS = 200000, POOL = 300 };
@@ -643,7 +638,6 @@ static void test_expiry_within_grace(void **state)
 	assert_false(tm.early);
 	assert_false(tm.too_late);
 	assert_true(tm.ended > 1000);
-	assert_true(tm.late_max > 0); /* the grace was used: the test saw lazy relinking */
 	iw_flow_table_free(t);
 }
 
@@ -658,7 +652,7 @@ int main(void)
 	    cmocka_unit_test(test_family_and_proto_separate_flows),
 	    cmocka_unit_test(test_timeouts_per_class),
 	    cmocka_unit_test(test_eviction_at_cap),
-	    cmocka_unit_test(test_expiry_within_grace),
+	    cmocka_unit_test(test_expiry_on_time),
 	    cmocka_unit_test(test_free_ends_the_rest),
 	    cmocka_unit_test(test_counters),
 	    cmocka_unit_test(test_grow_keeps_flows),
