@@ -134,39 +134,37 @@ struct akey {
 	uint64_t until_us;
 };
 
-/* A doubly linked list in age order with head and tail. */
-#define LIST_UNLINK(l, x)                                                                                    \
+/* A doubly linked list in age order with head and tail, through the links p and n of
+ * its elements (LIST_UNLINK and LIST_APPEND: prev and next). */
+#define LIST_UNLINK_BY(l, x, p, n)                                                                           \
 	do {                                                                                                 \
-		if ((x)->prev)                                                                               \
-			(x)->prev->next = (x)->next;                                                         \
+		if ((x)->p)                                                                                  \
+			(x)->p->n = (x)->n;                                                                  \
 		else                                                                                         \
-			(l)->head = (x)->next;                                                               \
-		if ((x)->next)                                                                               \
-			(x)->next->prev = (x)->prev;                                                         \
+			(l)->head = (x)->n;                                                                  \
+		if ((x)->n)                                                                                  \
+			(x)->n->p = (x)->p;                                                                  \
 		else                                                                                         \
-			(l)->tail = (x)->prev;                                                               \
-		(x)->prev = (x)->next = NULL;                                                                \
+			(l)->tail = (x)->p;                                                                  \
+		(x)->p = (x)->n = NULL;                                                                      \
 	} while (0)
-#define LIST_APPEND(l, x)                                                                                    \
+#define LIST_APPEND_BY(l, x, p, n)                                                                           \
 	do {                                                                                                 \
-		(x)->next = NULL;                                                                            \
-		(x)->prev = (l)->tail;                                                                       \
+		(x)->n = NULL;                                                                               \
+		(x)->p = (l)->tail;                                                                          \
 		if ((l)->tail)                                                                               \
-			(l)->tail->next = (x);                                                               \
+			(l)->tail->n = (x);                                                                  \
 		else                                                                                         \
 			(l)->head = (x);                                                                     \
 		(l)->tail = (x);                                                                             \
 	} while (0)
+#define LIST_UNLINK(l, x) LIST_UNLINK_BY(l, x, prev, next)
+#define LIST_APPEND(l, x) LIST_APPEND_BY(l, x, prev, next)
 
 struct dev_list {
 	struct dev *head, *tail;
 };
 
-/* Devices with something for Redis, pushed together at the next tick: the events of
- * one visit (often several kinds at once) make one HSET, not one each. */
-struct push_list {
-	struct dev *head, *tail;
-};
 struct set_list {
 	struct set *head, *tail;
 };
@@ -178,8 +176,10 @@ struct iw_store {
 	struct iw_state pub; /* first: the rules' view */
 	struct iw_store_cfg cfg;
 	struct table devs, sets, members, akeys;
-	struct dev_list dev_lru;   /* least recently seen first */
-	struct push_list push;     /* queued for Redis (struct push_list) */
+	struct dev_list dev_lru; /* least recently seen first */
+	/* devices with something for Redis, pushed together at the next tick: the events
+	 * of one visit (often several kinds at once) make one HSET, not one each */
+	struct dev_list push;
 	struct set_list set_lru;   /* least recently added to first */
 	struct akey_list akey_age; /* oldest claim first */
 	uint64_t max_members, max_akeys, now_us;
@@ -275,15 +275,7 @@ static void push_unqueue(struct iw_store *st, struct dev *d)
 {
 	if (!d->queued)
 		return;
-	if (d->q_prev)
-		d->q_prev->q_next = d->q_next;
-	else
-		st->push.head = d->q_next;
-	if (d->q_next)
-		d->q_next->q_prev = d->q_prev;
-	else
-		st->push.tail = d->q_prev;
-	d->q_prev = d->q_next = NULL;
+	LIST_UNLINK_BY(&st->push, d, q_prev, q_next);
 	d->queued = false;
 }
 
@@ -292,13 +284,7 @@ static void push_queue(struct iw_store *st, struct dev *d)
 	if (d->queued)
 		return;
 	d->queued = true;
-	d->q_next = NULL;
-	d->q_prev = st->push.tail;
-	if (st->push.tail)
-		st->push.tail->q_next = d;
-	else
-		st->push.head = d;
-	st->push.tail = d;
+	LIST_APPEND_BY(&st->push, d, q_prev, q_next);
 }
 
 /* Pushes what is queued (at a tick, before an eviction, at the end). */
