@@ -939,6 +939,20 @@ static void assert_list(const struct got_list *l, const uint16_t *v, size_t n)
 			fail_msg("list item %zu: %#06x, expected %#06x", i, l->v[i], v[i]);
 }
 
+/* A fresh state that has read the TLS 1.2 ClientHello and the server's first flight:
+ * three events (client_hello, server_hello, certificate). no_fp: cfg.no_fingerprints. */
+static void *handshake12(bool no_fp)
+{
+	flights12(false);
+	cfg.no_fingerprints = no_fp;
+	void *st = fresh(65536);
+	cfg.no_fingerprints = false;
+	feed_buf(st, IW_DIR_TOSERVER, &c1);
+	feed_buf(st, IW_DIR_TOCLIENT, &s1);
+	assert_int_equal(n_ev, 3);
+	return st;
+}
+
 static void test_client_hello_12(void **state)
 {
 	(void)state;
@@ -1021,23 +1035,12 @@ static void test_client_hello_12(void **state)
 static void test_no_fingerprints(void **state)
 {
 	(void)state;
-	flights12(false);
-	void *st = fresh(65536);
-	feed_buf(st, IW_DIR_TOSERVER, &c1);
-	feed_buf(st, IW_DIR_TOCLIENT, &s1);
-	assert_int_equal(n_ev, 3);
+	void *st = handshake12(false);
 	struct got with[3];
 	memcpy(with, evs, sizeof(with));
 	P.state_free(st);
 
-	st = fresh(65536);
-	cfg.no_fingerprints = true;
-	void *bare = P.state_new(&cfg);
-	cfg.no_fingerprints = false;
-	P.state_free(st);
-	feed_buf(bare, IW_DIR_TOSERVER, &c1);
-	feed_buf(bare, IW_DIR_TOCLIENT, &s1);
-	assert_int_equal(n_ev, 3);
+	void *bare = handshake12(true);
 	for (int i = 0; i < 3; i++) {
 		assert_string_equal(evs[i].ja3, NUL);
 		assert_string_equal(evs[i].ja3_hash, NUL);
@@ -1045,18 +1048,15 @@ static void test_no_fingerprints(void **state)
 		assert_string_equal(evs[i].ja3s, NUL);
 		assert_string_equal(evs[i].ja3s_hash, NUL);
 		/* the rest is the same */
-		struct got a = with[i], b = evs[i];
-		snprintf(a.ja3, sizeof(a.ja3), NUL);
-		snprintf(a.ja3_hash, sizeof(a.ja3_hash), NUL);
-		snprintf(a.ja4, sizeof(a.ja4), NUL);
-		snprintf(a.ja3s, sizeof(a.ja3s), NUL);
-		snprintf(a.ja3s_hash, sizeof(a.ja3s_hash), NUL);
-		assert_string_equal(a.sni, b.sni);
-		assert_int_equal(a.type, b.type);
-		assert_int_equal(a.version, b.version);
-		assert_int_equal(a.ciphers.n, b.ciphers.n);
-		assert_int_equal(a.n_certs, b.n_certs);
-		assert_memory_equal(a.cert_sha, b.cert_sha, sizeof(a.cert_sha));
+		const struct got *a = &with[i], *b = &evs[i];
+		assert_int_equal(a->type, b->type);
+		assert_int_equal(a->version, b->version);
+		assert_string_equal(a->sni, b->sni);
+		assert_string_equal(a->alpn, b->alpn);
+		assert_int_equal(a->ciphers.n, b->ciphers.n);
+		assert_int_equal(a->extensions.n, b->extensions.n);
+		assert_int_equal(a->n_certs, b->n_certs);
+		assert_memory_equal(a->cert_sha, b->cert_sha, sizeof(a->cert_sha));
 	}
 	assert_string_equal(with[0].ja4, "t12d0910h2_0238f23094f9_fae48490d0f6");
 	P.state_free(bare);
@@ -1474,11 +1474,7 @@ static void check_cert(const struct got *e, unsigned i, const uint8_t *der, size
 static void test_certificates(void **state)
 {
 	(void)state;
-	flights12(false);
-	void *st = fresh(65536);
-	feed_buf(st, IW_DIR_TOSERVER, &c1);
-	feed_buf(st, IW_DIR_TOCLIENT, &s1);
-	assert_int_equal(n_ev, 3);
+	void *st = handshake12(false);
 	const struct got *e = &evs[2];
 	assert_int_equal(e->type, IW_TLS_CERTIFICATE);
 	assert_int_equal(e->dir, IW_DIR_TOCLIENT);
@@ -1665,10 +1661,7 @@ static void test_alert_clear(void **state)
 {
 	(void)state;
 	static struct buf a;
-	flights12(false);
-	void *st = fresh(65536);
-	feed_buf(st, IW_DIR_TOSERVER, &c1);
-	feed_buf(st, IW_DIR_TOCLIENT, &s1);
+	void *st = handshake12(false);
 	clear(&a);
 	alert(&a, 2, 45); /* fatal certificate_expired */
 	feed_buf(st, IW_DIR_TOCLIENT, &a);
