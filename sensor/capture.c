@@ -70,16 +70,22 @@ static int fast_path(const char *file, const struct iw_capture_opts *o)
 static void after_packet(struct iw_sensor *s, const struct iw_capture_opts *o, const char *file, unsigned i,
                          unsigned n, uint64_t *k, double start, double *shown);
 
-/* Replays one file through pcapfile.c with the look-ahead. Returns 1 when the file
- * turned out damaged, else 0. */
-static int replay_fast(struct iw_sensor *s, int fd, int dlt, const struct iw_capture_opts *o,
-                       char *const *files, unsigned i, unsigned n, double start, double *shown)
+/* A file damaged part way: what was read is kept, it is said once, the next file read. */
+static void damaged(struct iw_sensor *s, const char *file, const char *why)
+{
+	fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", file, why);
+	iw_sensor_capture_error(s);
+}
+
+/* Replays one file through pcapfile.c with the look-ahead. */
+static void replay_fast(struct iw_sensor *s, int fd, int dlt, const struct iw_capture_opts *o,
+                        char *const *files, unsigned i, unsigned n, double start, double *shown)
 {
 	char perr[200];
 	struct iw_pcapfile *pf = iw_pcapfile_new(fd_read, &fd, perr, sizeof(perr));
 	if (!pf) {
-		fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", files[i], perr);
-		return 1;
+		damaged(s, files[i], perr);
+		return;
 	}
 	struct iw_ahead ring[AHEAD + 1];
 	unsigned head = 0, have = 0;
@@ -109,11 +115,8 @@ static int replay_fast(struct iw_sensor *s, int fd, int dlt, const struct iw_cap
 		after_packet(s, o, files[i], i, n, &k, start, shown);
 	}
 	iw_pcapfile_free(pf);
-	if (rc < 0 && !*o->stop) {
-		fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", files[i], perr);
-		return 1;
-	}
-	return 0;
+	if (rc < 0 && !*o->stop)
+		damaged(s, files[i], perr);
 }
 
 static uint64_t ts_us(const struct pcap_pkthdr *h)
@@ -171,8 +174,7 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 		int fd = fast_path(files[i], o);
 		if (fd >= 0) {
 			pcap_close(p); /* it read the header: the file opens, and dlt is libpcap's */
-			if (replay_fast(s, fd, dlt, o, files, i, n, start, &shown))
-				iw_sensor_capture_error(s);
+			replay_fast(s, fd, dlt, o, files, i, n, start, &shown);
 			close(fd);
 			continue;
 		}
@@ -185,12 +187,8 @@ int iw_capture_replay(struct iw_sensor *s, char *const *files, unsigned n, const
 			iw_sensor_packet(s, dlt, data, h->caplen, h->len, ts_us(h));
 			after_packet(s, o, files[i], i, n, &k, start, &shown);
 		}
-		if (rc == PCAP_ERROR && !*o->stop) {
-			/* a damaged file: keep what was read, say so once, go on */
-			fprintf(stderr, "iotwatch: %s: %s (stopped reading this file)\n", files[i],
-			        pcap_geterr(p));
-			iw_sensor_capture_error(s);
-		}
+		if (rc == PCAP_ERROR && !*o->stop)
+			damaged(s, files[i], pcap_geterr(p));
 		pcap_close(p);
 	}
 	if (o->progress)
