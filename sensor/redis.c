@@ -497,22 +497,27 @@ void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fiel
 	free(key);
 }
 
-void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
-                      uint64_t window_us, uint64_t ttl_s)
+bool iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
+                      uint64_t window_us, uint64_t ttl_s, unsigned upkeep)
 {
-	uint64_t ttl = ttl_s ? ttl_s : r->ttl_s;
-	if (!room(r, (window_us ? 3 : 2) + (ttl ? 1 : 0)))
-		return;
+	uint64_t ttl = upkeep & IW_REDIS_EXPIRE ? (ttl_s ? ttl_s : r->ttl_s) : 0;
+	bool trim = window_us && (upkeep & IW_REDIS_TRIM);
+	if (!room(r, 2 + trim + (ttl ? 1 : 0)))
+		return false;
 	size_t klen, mlen = strlen(member);
 	char *key = key_make(r, &klen, name, NULL, NULL, NULL);
 	if (window_us) {
 		/* scores are exact in a double up to 2^53 us, far beyond any packet time */
-		char score[24], cut[24];
+		char score[24];
 		int sn = snprintf(score, sizeof(score), "%" PRIu64, ts_us);
-		int cn = snprintf(cut, sizeof(cut), "(%" PRIu64, ts_us > window_us ? ts_us - window_us : 0);
-		const char *rem[] = {"ZREMRANGEBYSCORE", key, "-inf", cut};
-		size_t rem_lens[] = {16, klen, 4, (size_t)cn};
-		append(r, 4, rem, rem_lens, W_NONE, 0, NULL);
+		if (trim) {
+			char cut[24];
+			int cn = snprintf(cut, sizeof(cut), "(%" PRIu64,
+			                  ts_us > window_us ? ts_us - window_us : 0);
+			const char *rem[] = {"ZREMRANGEBYSCORE", key, "-inf", cut};
+			size_t rem_lens[] = {16, klen, 4, (size_t)cn};
+			append(r, 4, rem, rem_lens, W_NONE, 0, NULL);
+		}
 		const char *add[] = {"ZADD", key, score, member};
 		size_t add_lens[] = {4, klen, (size_t)sn, mlen};
 		append(r, 4, add, add_lens, W_NONE, 0, NULL);
@@ -538,6 +543,7 @@ void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, 
 		append(r, 2, card, card_lens, W_COUNT, 0, name);
 	}
 	free(key);
+	return true;
 }
 
 bool iw_redis_claim(struct iw_redis *r, const char *rule, const char *key, uint64_t ttl_s, uint64_t token)

@@ -72,11 +72,16 @@ bool iw_redis_up(const struct iw_redis *r);
 void iw_redis_device(struct iw_redis *r, const char *id, const char *const *fields, const char *const *values,
                      unsigned n, bool expire);
 
-/* Adds member to set name (window_us > 0: a sorted set scored ts_us whose members older
- * than ts_us - window_us are removed first); ttl_s 0 means the configured ttl (and both 0,
- * no expiry). The cardinality comes back through cb.count. */
-void iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
-                      uint64_t window_us, uint64_t ttl_s);
+/* Adds member to set name (window_us > 0: a sorted set scored ts_us); the cardinality
+ * (of a window: the members within window_us either side of ts_us) comes back through
+ * cb.count. With IW_REDIS_TRIM a window's members older than ts_us - window_us are
+ * removed first; with IW_REDIS_EXPIRE the key's TTL is set to ttl_s (0: the configured
+ * ttl; both 0, no expiry). Neither changes the count: the caller sends them when the
+ * set's memory or its TTL needs it (store.c: not at every add). */
+enum { IW_REDIS_TRIM = 1, IW_REDIS_EXPIRE = 2 };
+/* Returns false, sending nothing, when not connected or the output is full. */
+bool iw_redis_set_add(struct iw_redis *r, const char *name, const char *member, uint64_t ts_us,
+                      uint64_t window_us, uint64_t ttl_s, unsigned upkeep);
 
 /* SET <p>alerted:<rule>:<key> NX EX ttl_s (0: one day); the answer comes through
  * cb.claimed with token, or cb.unanswered if the connection is lost first. Returns false,

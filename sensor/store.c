@@ -126,6 +126,7 @@ struct set {
 	struct set *prev, *next;
 	struct member *head, *tail;
 	uint64_t count, fleet, window_us, ttl_us, last_us;
+	uint64_t trimmed_us, expired_us; /* packet time of the last trim and TTL sent to Redis */
 };
 
 struct akey {
@@ -404,6 +405,35 @@ static void set_free(struct iw_store *st, struct set *s)
 	free(s);
 }
 
+/* What a set's key needs besides the add: a window is trimmed (its members older than
+ * the window removed: memory only, the count reads the window either side of the add) a
+ * quarter window after the last trim, and the TTL set again an eighth of it after the
+ * last time (so an idle key lives at least 7/8 of its TTL after its last add), both on
+ * packet time; a clock that went back does both. Not at every add: on a busy set they
+ * were two of its four commands. */
+static unsigned upkeep_due(const struct set *s, uint64_t ts_us)
+{
+	unsigned u = 0;
+	if (s->window_us &&
+	    (!s->trimmed_us || ts_us < s->trimmed_us || ts_us - s->trimmed_us >= s->window_us / 4))
+		u |= IW_REDIS_TRIM;
+	if (!s->expired_us || ts_us < s->expired_us || ts_us - s->expired_us >= s->ttl_us / 8)
+		u |= IW_REDIS_EXPIRE;
+	return u;
+}
+
+/* One member to Redis; what it sent of the upkeep is remembered (nothing when the
+ * command could not be queued: the next add tries again). */
+static void set_send(struct iw_store *st, struct set *s, const char *member, uint64_t ts_us, unsigned upkeep)
+{
+	if (!iw_redis_set_add(st->redis, s->n.key, member, ts_us, s->window_us, s->ttl_us / 1000000, upkeep))
+		return;
+	if (upkeep & IW_REDIS_TRIM)
+		s->trimmed_us = ts_us ? ts_us : 1;
+	if (upkeep & IW_REDIS_EXPIRE)
+		s->expired_us = ts_us ? ts_us : 1;
+}
+
 static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *member, uint64_t ts_us,
                            uint64_t window_us, uint64_t ttl_s)
 {
@@ -464,7 +494,7 @@ static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *m
 	/* a plain set's member Redis already has (sent when it was new here, or at the last
 	 * resync) is not sent again; a window's is, for its new score */
 	if (st->redis && !(again && !window_us))
-		iw_redis_set_add(st->redis, name, member, ts_us, window_us, ttl_s ? ttl_s : st->cfg.ttl_s);
+		set_send(st, s, member, ts_us, upkeep_due(s, ts_us));
 	return s->fleet > s->count ? s->fleet : s->count;
 }
 
@@ -614,10 +644,11 @@ static void cb_resync(void *arg)
 		push_unqueue(st, d);
 		dev_push(st, d, true);
 	}
-	for (struct set *s = st->set_lru.head; s; s = s->next)
+	for (struct set *s = st->set_lru.head; s; s = s->next) {
+		s->trimmed_us = s->expired_us = 0; /* Redis may have lost the key: all of it again */
 		for (struct member *m = s->head; m; m = m->next)
-			iw_redis_set_add(st->redis, s->n.key, m->name, m->ts_us, s->window_us,
-			                 s->ttl_us / 1000000);
+			set_send(st, s, m->name, m->ts_us, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
+	}
 	for (struct akey *a = st->akey_age.head; a; a = a->next) {
 		char *colon = strchr(a->n.key, ':');
 		if (!colon)

@@ -28,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "sensor/redis.h"
+#include "sensor/store.h"
 
 #define S     1000000ULL          /* microseconds per second */
 #define T0    (1767225600ULL * S) /* 2026-01-01T00:00:00Z */
@@ -409,8 +410,8 @@ static void test_set_count_fleet(void **state)
 	assert_true(pump_up(b, true, 2000));
 
 	const char *name = "certexp:2026-12-15";
-	iw_redis_set_add(a, name, "dev-1", T0, 0, 0);
-	iw_redis_set_add(a, name, "dev-2", T0, 0, 0);
+	iw_redis_set_add(a, name, "dev-1", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
+	iw_redis_set_add(a, name, "dev-2", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(a, 2000);
 	assert_int_equal(ra.ncount, 2);
 	assert_string_equal(ra.count_name[0], name);
@@ -418,20 +419,20 @@ static void test_set_count_fleet(void **state)
 	assert_int_equal(ra.count_n[1], 2);
 
 	/* the other sensor's count is the fleet's */
-	iw_redis_set_add(b, name, "dev 3", T0 + S, 0, 0);
+	iw_redis_set_add(b, name, "dev 3", T0 + S, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(b, 2000);
 	assert_int_equal(rb.ncount, 1);
 	assert_string_equal(rb.count_name[0], name);
 	assert_int_equal(rb.count_n[0], 3);
 
 	/* a member already there does not count twice */
-	iw_redis_set_add(a, name, "dev-1", T0 + 2 * S, 0, 0);
+	iw_redis_set_add(a, name, "dev-1", T0 + 2 * S, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(a, 2000);
 	assert_int_equal(ra.ncount, 3);
 	assert_int_equal(ra.count_n[2], 3);
 
 	/* an explicit TTL wins over the configured one */
-	iw_redis_set_add(a, "user:alice:clients", "c1", T0, 0, 120);
+	iw_redis_set_add(a, "user:alice:clients", "c1", T0, 0, 120, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(a, 2000);
 	assert_int_equal(ra.ncount, 4);
 	assert_string_equal(ra.count_name[3], "user:alice:clients");
@@ -467,10 +468,12 @@ static void test_window(void **state)
 
 	const char *name = "dev:cam-1:tunnels";
 	uint64_t w = 10 * S;
-	iw_redis_set_add(r, name, "m1", T0, w, 60);
-	iw_redis_set_add(r, name, "m2", T0 + 5 * S, w, 60);
-	iw_redis_set_add(r, name, "m3", T0 + 12 * S, w, 60); /* m1 is older than T0 + 2 s */
-	iw_redis_set_add(r, name, "m4", T0 + 15 * S, w, 60); /* m2 is exactly 10 s old: stays */
+	iw_redis_set_add(r, name, "m1", T0, w, 60, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
+	iw_redis_set_add(r, name, "m2", T0 + 5 * S, w, 60, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
+	iw_redis_set_add(r, name, "m3", T0 + 12 * S, w, 60,
+	                 IW_REDIS_TRIM | IW_REDIS_EXPIRE); /* m1 is older than T0 + 2 s */
+	iw_redis_set_add(r, name, "m4", T0 + 15 * S, w, 60,
+	                 IW_REDIS_TRIM | IW_REDIS_EXPIRE); /* m2 is exactly 10 s old: stays */
 	iw_redis_drain(r, 2000);
 	assert_int_equal(rec.ncount, 4);
 	assert_int_equal(rec.count_n[0], 1);
@@ -495,21 +498,131 @@ static void test_window(void **state)
 	assert_true(ttl > 50 && ttl <= 60);
 
 	/* a re-added member takes the new score; a jump past the window empties the rest */
-	iw_redis_set_add(r, name, "m3", T0 + 40 * S, w, 60);
+	iw_redis_set_add(r, name, "m3", T0 + 40 * S, w, 60, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(r, 2000);
 	assert_int_equal(rec.count_n[4], 1);
 	assert_int_equal(int_cmd(c, "ZCARD %s", "iw:dev:cam-1:tunnels"), 1);
 
 	/* a replay of older traffic: m3 (scored T0 + 40 s) is ahead of its clock by more than
 	 * the window, so it stays in the set but is not counted */
-	iw_redis_set_add(r, name, "old", T0 + 20 * S, w, 60);
-	iw_redis_set_add(r, name, "old2", T0 + 31 * S, w, 60);
+	iw_redis_set_add(r, name, "old", T0 + 20 * S, w, 60, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
+	iw_redis_set_add(r, name, "old2", T0 + 31 * S, w, 60, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(r, 2000);
 	assert_int_equal(rec.count_n[5], 1);
 	assert_int_equal(rec.count_n[6], 2); /* old2 and m3 (9 s ahead); old left the window */
 	redisFree(c);
 	assert_int_equal(stats(r).errors, 0);
 	iw_redis_free(r);
+}
+
+/* The calls of one command since the last CONFIG RESETSTAT, from INFO commandstats. */
+static long long calls(redisContext *c, const char *cmd)
+{
+	redisReply *rep = redisCommand(c, "INFO commandstats");
+	assert_non_null(rep);
+	assert_non_null(rep->str);
+	char want[64];
+	snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+	const char *at = strstr(rep->str, want);
+	long long n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+	freeReplyObject(rep);
+	return n;
+}
+
+static void reset_stats(redisContext *c)
+{
+	redisReply *rep = redisCommand(c, "CONFIG RESETSTAT");
+	assert_non_null(rep);
+	freeReplyObject(rep);
+}
+
+/* A store on Redis (sensor/store.c) sends a set's upkeep only when due: a window's trim a
+ * quarter window after the last one, the TTL an eighth of it after the last one; the
+ * counts stay exact; after Redis restarts, every key gets its TTL again. */
+static void test_store_upkeep(void **state)
+{
+	struct fx *f = *state;
+	if (!have_redis())
+		skip();
+	srv_start(&f->a);
+	FILE *err = stderr_capture(f);
+	struct iw_redis_cfg rcfg = {.host = "127.0.0.1", .port = f->a.port, .prefix = "iw:", .ttl_s = TTL_S};
+	struct iw_store_cfg cfg = {.max_devices = 1000, .ttl_s = TTL_S, .redis = &rcfg};
+	struct iw_store *st = iw_store_new(&cfg);
+	struct iw_state *pub = iw_store_state(st);
+	struct iw_store_stats ss;
+	uint64_t end = mono_ms() + 2000;
+	do {
+		iw_store_poll(st);
+		sleep_ms(1);
+		iw_store_stats(st, &ss);
+	} while (!ss.r.up && mono_ms() < end);
+	assert_true(ss.r.up);
+	redisContext *c = vconn(&f->a, 0);
+	assert_non_null(c);
+	reset_stats(c);
+
+	/* a 60 s window, one add a second for 100 s: trims at 0, 15, ..., 90 s, one TTL */
+	char m[16];
+	for (unsigned i = 0; i < 100; i++) {
+		snprintf(m, sizeof(m), "d%u", i);
+		assert_int_equal(pub->ops->set_add(pub, "fail", m, T0 + i * S, 60 * S, 0),
+		                 i < 60 ? i + 1 : 61);
+	}
+	/* a plain set: its TTL once, again 450 s (an eighth of 3600) later */
+	for (unsigned i = 0; i < 10; i++) {
+		snprintf(m, sizeof(m), "p%u", i);
+		pub->ops->set_add(pub, "certexp:2026-12-15", m, T0 + i * S, 0, 0);
+	}
+	pub->ops->set_add(pub, "certexp:2026-12-15", "late", T0 + 450 * S, 0, 0);
+	iw_store_drain(st, 2000);
+
+	assert_int_equal(calls(c, "zadd"), 100);
+	assert_int_equal(calls(c, "zcount"), 100);
+	assert_int_equal(calls(c, "zremrangebyscore"), 7);
+	assert_int_equal(calls(c, "sadd"), 11);
+	assert_int_equal(calls(c, "expire"), 1 + 2);
+	/* trimmed at 90 s: the members before 30 s are gone, 30..99 left (61 counted) */
+	assert_int_equal(int_cmd(c, "ZCARD %s", "iw:fail"), 70);
+	redisReply *rep = redisCommand(c, "ZCOUNT iw:fail %llu %llu", (unsigned long long)(T0 + 39 * S),
+	                               (unsigned long long)(T0 + 159 * S));
+	assert_non_null(rep);
+	assert_int_equal(rep->integer, 61);
+	freeReplyObject(rep);
+	long long ttl = int_cmd(c, "TTL %s", "iw:fail");
+	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	assert_int_equal(int_cmd(c, "SCARD %s", "iw:certexp:2026-12-15"), 11);
+	redisFree(c);
+
+	/* Redis restarted empty: the store pushes its state again, every key with its TTL */
+	srv_stop(&f->a);
+	end = mono_ms() + 2000;
+	do {
+		iw_store_poll(st);
+		sleep_ms(1);
+		iw_store_stats(st, &ss);
+	} while (ss.r.up && mono_ms() < end);
+	assert_false(ss.r.up);
+	srv_start(&f->a);
+	end = mono_ms() + 5000;
+	do {
+		iw_store_poll(st);
+		sleep_ms(1);
+		iw_store_stats(st, &ss);
+	} while (!ss.r.up && mono_ms() < end);
+	assert_true(ss.r.up);
+	iw_store_drain(st, 2000);
+	c = vconn(&f->a, 0);
+	assert_non_null(c);
+	assert_int_equal(int_cmd(c, "ZCARD %s", "iw:fail"), 61); /* what memory keeps of the window */
+	ttl = int_cmd(c, "TTL %s", "iw:fail");
+	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	ttl = int_cmd(c, "TTL %s", "iw:certexp:2026-12-15");
+	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	redisFree(c);
+	iw_store_free(st);
+	char lines[8][256];
+	assert_int_equal(stderr_take(f, err, lines, 8), 2); /* down once, back once */
 }
 
 static bool claim_of(const struct rec *rec, uint64_t token, bool *won)
@@ -585,8 +698,8 @@ static void test_error_replies(void **state)
 	const char *fields[] = {"ip"};
 	const char *values[] = {"10.0.0.9"};
 	iw_redis_device(r, "x", fields, values, 1, true);
-	iw_redis_set_add(r, "dev:x", "m", T0, 0, 0);
-	iw_redis_set_add(r, "fine", "m", T0, 0, 0);
+	iw_redis_set_add(r, "dev:x", "m", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
+	iw_redis_set_add(r, "fine", "m", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	iw_redis_drain(r, 2000);
 	struct iw_redis_stats st = stats(r);
 	assert_int_equal(st.commands, 8);
@@ -658,7 +771,7 @@ static void test_auth(void **state)
 	r = mirror(&f->a, 0, NULL, 0, &rec);
 	assert_true(pump_up(r, true, 2000));
 	iw_redis_device(r, "d3", fields, values, 1, true);
-	iw_redis_set_add(r, "certexp:2026-12-15", "d3", T0, 0, 0);
+	iw_redis_set_add(r, "certexp:2026-12-15", "d3", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	assert_true(iw_redis_claim(r, "mqtt.cleartext_credentials", "alice", 0, 10));
 	iw_redis_drain(r, 2000);
 	st = stats(r);
@@ -698,7 +811,7 @@ static void test_server_killed(void **state)
 	srv_stop(&f->a);
 	assert_true(iw_redis_claim(r, "mqtt.client_id_conflict", "c1", 0, 11));
 	assert_true(iw_redis_claim(r, "mqtt.client_id_conflict", "c2", 0, 12));
-	iw_redis_set_add(r, "certexp:2026-12-15", "d", T0, 0, 0);
+	iw_redis_set_add(r, "certexp:2026-12-15", "d", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	assert_false(pump_up(r, false, 2000));
 	struct iw_redis_stats st = stats(r);
 	assert_false(st.up);
@@ -809,7 +922,7 @@ static void test_unreachable(void **state)
 	assert_int_equal(st.failures, 2); /* at 0 s and 1 s; the next is due at 3 s */
 	assert_int_equal(rec.resyncs, 0);
 	assert_false(iw_redis_claim(r, "tls.cert_expiring", "k", 0, 1));
-	iw_redis_set_add(r, "certexp:2026-12-15", "d", T0, 0, 0);
+	iw_redis_set_add(r, "certexp:2026-12-15", "d", T0, 0, 0, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
 	assert_int_equal(stats(r).dropped, 4);
 	assert_int_equal(stats(r).commands, 0);
 	t = mono_ms();
@@ -883,6 +996,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_device, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_count_fleet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_upkeep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_error_replies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
