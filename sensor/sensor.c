@@ -19,6 +19,7 @@
 #include "../rules/rule.h"
 #include "dnscache.h"
 #include "flow.h"
+#include "hugemem.h"
 #include "sensor.h"
 #include "store.h"
 #include "tunnel.h"
@@ -72,6 +73,7 @@ struct exp_inst {
 
 struct iw_sensor {
 	const struct iw_config *cfg;
+	struct iw_hugemem heap;
 	struct iw_sensor_opts opts;
 	struct iw_defrag *defrag;
 	struct iw_flow_table *flows;
@@ -1156,6 +1158,7 @@ static void stats_record(struct iw_sensor *s, double elapsed_s, uint64_t flows_t
 
 void iw_sensor_tick(struct iw_sensor *s, uint64_t now_us)
 {
+	iw_hugemem_tick(&s->heap);
 	if (now_us > s->now_us) {
 		s->now_us = now_us;
 		iw_flow_expire(s->flows, now_us);
@@ -1261,6 +1264,7 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
                                 size_t errlen, int *code)
 {
 	struct iw_sensor *s = iw_calloc(1, sizeof(*s));
+	iw_hugemem_init(&s->heap);
 	s->cfg = cfg;
 	s->opts = *opts;
 	s->pcfg = (struct iw_parser_cfg){
@@ -1381,6 +1385,7 @@ struct iw_sensor *iw_sensor_new(const struct iw_config *cfg, const struct iw_sen
 		goto fail;
 	/* fingerprints are read by no rule: only event records carry them */
 	s->pcfg.no_fingerprints = !(s->want_kinds & IW_REC_EVENT);
+	iw_hugemem_tick(&s->heap); /* what nDPI's tables and the exporters grew it by */
 	return s;
 fail:
 	for (unsigned i = 0; i < s->n_exp; i++)
