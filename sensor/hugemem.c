@@ -66,7 +66,7 @@ void iw_hugemem_init(struct iw_hugemem *h)
 		h->on = false;
 		return;
 	}
-	h->done = down(top);
+	h->done = down(top) > start ? down(top) : start; /* never below the heap */
 }
 
 void iw_hugemem_tick(struct iw_hugemem *h)
