@@ -1,6 +1,7 @@
 # lib.sh - what the integration scripts share; sourced, after `cd` to the repository root.
 #
 #   check NAME STATUS [DETAIL]   counts and prints PASS/FAIL for one check
+#   pass WHAT... / fail WHAT...  counts and prints one PASS / one FAIL
 #   skip WHAT...                 counts and prints one SKIP
 #   need_tools TEST TOOL...      exits 0 with "SKIP TEST: ..." when a tool is missing
 #   need_files TEST FILE...      exits 1 with "FAIL TEST: ..." when a file is missing
@@ -9,13 +10,17 @@
 npass=0 nfail=0 nskip=0
 
 check() {
-	if [ "$2" -eq 0 ]; then
-		npass=$((npass + 1))
-		echo "PASS $1${3:+ ($3)}"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL $1${3:+ ($3)}"
-	fi
+	if [ "$2" -eq 0 ]; then pass "$1${3:+ ($3)}"; else fail "$1${3:+ ($3)}"; fi
+}
+
+pass() {
+	npass=$((npass + 1))
+	echo "PASS $*"
+}
+
+fail() {
+	nfail=$((nfail + 1))
+	echo "FAIL $*"
 }
 
 skip() {

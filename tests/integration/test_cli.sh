@@ -12,6 +12,7 @@
 # (default ./iotwatch). Exit 0 when every check passes or is skipped, 1 otherwise.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
 
 IW=${IOTWATCH:-./iotwatch}
 PCAPS=../shared/pcaps-public
@@ -37,25 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-npass=0
-nfail=0
-nskip=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL $*"
-}
-skip() {
-	nskip=$((nskip + 1))
-	echo "SKIP $*"
-}
-# check NAME COND_STATUS DETAIL: PASS when COND_STATUS is 0
-check() {
-	if [ "$2" -eq 0 ]; then pass "$1${3:+ ($3)}"; else fail "$1${3:+ ($3)}"; fi
-}
 
 # run CMD...: status in RC, stdout in $T/out, stderr in $T/err
 run() {
@@ -679,5 +661,4 @@ run env -u IW_NO_SUCH_VAR "$IW" -r pcaps/demo.pcap --set state.backend=redis --s
 [ "$RC" -eq 2 ] && [ "$(errline)" = "iotwatch: state.redis.password_env: environment variable IW_NO_SUCH_VAR is not set" ]
 check "state.redis.password_env naming an unset variable: exit 2, one line" $? "exit $RC: $(errline)"
 
-echo "test_cli: $npass passed, $nfail failed, $nskip skipped"
-[ "$nfail" -eq 0 ]
+summary test_cli

@@ -15,6 +15,7 @@
 # (default ./iotwatch). Exit 0 when every check passes or the test skips, 1 otherwise.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
 
 IW=${IOTWATCH:-./iotwatch}
 RATE=--mbps=10 # modbusBig.pcap (13622 packets, 0.97 MB) takes 0.8 s
@@ -64,22 +65,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL $*"
-}
-check() {
-	if [ "$2" -eq 0 ]; then pass "$1${3:+ ($3)}"; else fail "$1${3:+ ($3)}"; fi
-}
 finish() {
-	echo "test_live: $npass passed, $nfail failed"
-	[ "$nfail" -eq 0 ]
+	summary test_live
 	exit
 }
 
