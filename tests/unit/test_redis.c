@@ -272,6 +272,20 @@ static bool pump_up(struct iw_redis *r, bool want, unsigned ms)
 	return iw_redis_up(r);
 }
 
+/* pump_up for a store on Redis: polls it until its mirror's up state is want or ms pass. */
+static bool store_up(struct iw_store *st, bool want, unsigned ms)
+{
+	uint64_t end = mono_ms() + ms;
+	struct iw_store_stats ss;
+	iw_store_stats(st, &ss);
+	while (ss.r.up != want && mono_ms() < end) {
+		iw_store_poll(st);
+		sleep_ms(1);
+		iw_store_stats(st, &ss);
+	}
+	return ss.r.up;
+}
+
 static void pump_for(struct iw_redis *r, unsigned ms)
 {
 	uint64_t end = mono_ms() + ms;
@@ -550,14 +564,7 @@ static void test_store_upkeep(void **state)
 	struct iw_store_cfg cfg = {.max_devices = 1000, .ttl_s = TTL_S, .redis = &rcfg};
 	struct iw_store *st = iw_store_new(&cfg);
 	struct iw_state *pub = iw_store_state(st);
-	struct iw_store_stats ss;
-	uint64_t end = mono_ms() + 2000;
-	do {
-		iw_store_poll(st);
-		sleep_ms(1);
-		iw_store_stats(st, &ss);
-	} while (!ss.r.up && mono_ms() < end);
-	assert_true(ss.r.up);
+	assert_true(store_up(st, true, 2000));
 	redisContext *c = vconn(&f->a, 0);
 	assert_non_null(c);
 	reset_stats(c);
@@ -596,21 +603,9 @@ static void test_store_upkeep(void **state)
 
 	/* Redis restarted empty: the store pushes its state again, every key with its TTL */
 	srv_stop(&f->a);
-	end = mono_ms() + 2000;
-	do {
-		iw_store_poll(st);
-		sleep_ms(1);
-		iw_store_stats(st, &ss);
-	} while (ss.r.up && mono_ms() < end);
-	assert_false(ss.r.up);
+	assert_false(store_up(st, false, 2000));
 	srv_start(&f->a);
-	end = mono_ms() + 5000;
-	do {
-		iw_store_poll(st);
-		sleep_ms(1);
-		iw_store_stats(st, &ss);
-	} while (!ss.r.up && mono_ms() < end);
-	assert_true(ss.r.up);
+	assert_true(store_up(st, true, 5000));
 	iw_store_drain(st, 2000);
 	c = vconn(&f->a, 0);
 	assert_non_null(c);
