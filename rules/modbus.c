@@ -360,6 +360,21 @@ static const char *fc_name(const struct iw_ev_modbus *m)
 	}
 }
 
+/* Writes sep and then v in decimal (at most 11 bytes, no NUL); returns the bytes written. */
+static size_t put_uint(char *out, char sep, uint32_t v)
+{
+	char d[10];
+	size_t k = 0;
+	do {
+		d[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	out[0] = sep;
+	for (size_t i = 0; i < k; i++)
+		out[1 + i] = d[k - 1 - i];
+	return k + 1;
+}
+
 static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, const struct mb_judged *j,
                          unsigned n_judged)
 {
@@ -367,7 +382,12 @@ static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, con
 	char writer[64], server[64], subject[96], msg[256];
 	iw_addr_str(&ev->key->src, ev->key->family, writer, sizeof(writer));
 	iw_addr_str(&ev->key->dst, ev->key->family, server, sizeof(server));
-	snprintf(subject, sizeof(subject), "%s/%u/%u", server, (unsigned)m->unit_id, (unsigned)m->function);
+	/* "<server>/<unit>/<function>", by hand: this runs for every write, alerted or not */
+	size_t n = strlen(server);
+	memcpy(subject, server, n);
+	n += put_uint(subject + n, '/', m->unit_id);
+	n += put_uint(subject + n, '/', m->function);
+	subject[n] = '\0';
 	if (ctx->alerted != NULL &&
 	    ctx->alerted(ctx, "modbus.unauthorized_write", ev->device.id, subject, ev->ts_us))
 		return; /* said today: the rest is formatting for nothing */

@@ -343,7 +343,9 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	if (s->ts_us > d->last_us)
 		d->last_us = s->ts_us;
 	if (!same && s->dev->ip && strcmp(d->ip, s->dev->ip)) {
-		snprintf(d->ip, sizeof(d->ip), "%s", s->dev->ip);
+		size_t n = strnlen(s->dev->ip, sizeof(d->ip) - 1);
+		memcpy(d->ip, s->dev->ip, n);
+		d->ip[n] = '\0';
 		d->dirty = true;
 		/* to the front of the list of addresses, the oldest dropped when it is full */
 		unsigned k = 0;
