@@ -46,6 +46,10 @@ $(OBJDIR)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 # ---- the sensor: link-time optimisation and profile feedback (GCC) ----
 # An instrumented build replays the bundled captures of real clients (pcaps/, each with
 # its rules where it has them), then every file is compiled again, in the same place

@@ -1,6 +1,6 @@
 /* store.c - device state in memory, mirrored to Redis when configured (store.h).
  *
- * Three tables, each a chained hash on a string key with an intrusive list in age order:
+ * Three tables, each a hash on a string key with an intrusive list in age order:
  * devices (least recently seen first, bounded by max_devices), set members (per set,
  * oldest score first, so a sliding window drops from the front), and alert keys (oldest
  * first, each expiring a day after it was claimed). Every bound evicts from the front of
@@ -16,16 +16,27 @@
 #define SYNC_EVERY_US (900ull * 1000000) /* a device's last_seen reaches Redis this often */
 #define DEV_ADDRS     4                  /* addresses kept per device */
 
-/* ---- a chained hash of named nodes ---- */
+/* ---- a hash of named nodes ---- */
+
+/* Open addressing with linear probing over (hash, node) slots, at most half full: a
+ * lookup reads one line of slots and then only the node whose full hash matches. A
+ * chained table read every node of the chain first, each a cache miss in a record
+ * hundreds of bytes away (a device's lookup was most of op_seen's time). Deleting
+ * shifts the run after the slot back (no tombstones), so every probe stops at the
+ * first empty slot. */
 
 struct node {
-	struct node *hnext;
 	uint64_t hash;
 	char *key;
 };
 
+struct slot {
+	uint64_t hash;
+	struct node *n; /* NULL: empty */
+};
+
 struct table {
-	struct node **b;
+	struct slot *s;
 	size_t mask, n;
 };
 
@@ -41,52 +52,67 @@ static void table_init(struct table *t)
 {
 	t->mask = 255;
 	t->n = 0;
-	t->b = iw_calloc(t->mask + 1, sizeof(*t->b));
+	t->s = iw_calloc(t->mask + 1, sizeof(*t->s));
 }
 
 static struct node *table_find(const struct table *t, const char *key, uint64_t h)
 {
-	for (struct node *n = t->b[h & t->mask]; n; n = n->hnext)
-		if (n->hash == h && !strcmp(n->key, key))
-			return n;
-	return NULL;
+	for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		const struct slot *sl = &t->s[i];
+		if (!sl->n)
+			return NULL;
+		if (sl->hash == h && !strcmp(sl->n->key, key))
+			return sl->n;
+	}
+}
+
+static void slot_put(struct slot *s, size_t mask, struct node *n)
+{
+	size_t i = n->hash & mask;
+	while (s[i].n)
+		i = (i + 1) & mask;
+	s[i] = (struct slot){n->hash, n};
 }
 
 static void table_grow(struct table *t)
 {
 	size_t cap = (t->mask + 1) * 2;
-	struct node **b = iw_calloc(cap, sizeof(*b));
-	for (size_t i = 0; i <= t->mask; i++) {
-		for (struct node *n = t->b[i], *next; n; n = next) {
-			next = n->hnext;
-			n->hnext = b[n->hash & (cap - 1)];
-			b[n->hash & (cap - 1)] = n;
-		}
-	}
-	free(t->b);
-	t->b = b;
+	struct slot *s = iw_calloc(cap, sizeof(*s));
+	for (size_t i = 0; i <= t->mask; i++)
+		if (t->s[i].n)
+			slot_put(s, cap - 1, t->s[i].n);
+	free(t->s);
+	t->s = s;
 	t->mask = cap - 1;
 }
 
 /* n->key and n->hash set by the caller. */
 static void table_add(struct table *t, struct node *n)
 {
-	if (t->n >= t->mask + 1)
+	if (2 * (t->n + 1) > t->mask + 1)
 		table_grow(t);
-	n->hnext = t->b[n->hash & t->mask];
-	t->b[n->hash & t->mask] = n;
+	slot_put(t->s, t->mask, n);
 	t->n++;
 }
 
 static void table_del(struct table *t, struct node *n)
 {
-	for (struct node **p = &t->b[n->hash & t->mask]; *p; p = &(*p)->hnext) {
-		if (*p == n) {
-			*p = n->hnext;
-			t->n--;
-			return;
+	size_t i = n->hash & t->mask;
+	while (t->s[i].n != n) {
+		if (!t->s[i].n)
+			return; /* not in the table */
+		i = (i + 1) & t->mask;
+	}
+	/* move back every later slot of the run whose home is not between the hole and it */
+	for (size_t j = (i + 1) & t->mask; t->s[j].n; j = (j + 1) & t->mask) {
+		size_t home = t->s[j].hash & t->mask;
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->s[i] = t->s[j];
+			i = j;
 		}
 	}
+	t->s[i] = (struct slot){0, NULL};
+	t->n--;
 }
 
 /* ---- the records ---- */
@@ -706,10 +732,10 @@ void iw_store_free(struct iw_store *st)
 	}
 	while (st->akey_age.head)
 		akey_free(st, st->akey_age.head);
-	free(st->devs.b);
-	free(st->sets.b);
-	free(st->members.b);
-	free(st->akeys.b);
+	free(st->devs.s);
+	free(st->sets.s);
+	free(st->members.s);
+	free(st->akeys.s);
 	free(st);
 }
 

@@ -95,6 +95,51 @@ static void test_devices(void **state)
 	iw_store_free(st);
 }
 
+/* A device id for i whose hash lands anywhere, so that probe runs form and deletions have
+ * entries to move back. */
+static void churn_id(char *out, size_t n, unsigned i)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
+	x ^= x >> 31;
+	snprintf(out, n, "sensor-%016llx", (unsigned long long)x);
+}
+
+/* The tables under churn: 5000 devices through a bound of 500, each new one evicting the
+ * least recently seen, with lookups of the survivors in between. Every deletion moves
+ * entries of a probe run; one left where a lookup cannot reach it would be created again
+ * (a 501st record and one eviction too many). */
+static void test_table_churn(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(500);
+	char id[32], ip[32];
+	for (unsigned i = 0; i < 5000; i++) {
+		churn_id(id, sizeof(id), i);
+		snprintf(ip, sizeof(ip), "10.0.%u.%u", i / 250, i % 250);
+		seen(st, id, ip, T0 + i * S, 1u << IW_EV_MQTT);
+		if (i >= 500 && i % 7 == 0) {
+			/* a survivor again, at its own last time (not moved in the age order): found,
+			 * not created */
+			churn_id(id, sizeof(id), i - 400);
+			seen(st, id, "10.9.9.9", T0 + (i - 400) * S, 1u << IW_EV_MQTT);
+		}
+	}
+	struct iw_store_stats ss;
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.devices, 500);
+	/* 5000 created, 500 kept: none created twice */
+	assert_int_equal(ss.devices_evicted, 4500);
+	/* the newest 500 are all there: seen again they are found, nothing evicted */
+	for (unsigned i = 4500; i < 5000; i++) {
+		churn_id(id, sizeof(id), i);
+		seen(st, id, "10.8.8.8", T0 + 6000 * S, 1u << IW_EV_TLS);
+	}
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.devices, 500);
+	assert_int_equal(ss.devices_evicted, 4500);
+	iw_store_free(st);
+}
+
 static void test_sets(void **state)
 {
 	(void)state;
@@ -197,10 +242,8 @@ static void test_claims(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_devices),
-	    cmocka_unit_test(test_sets),
-	    cmocka_unit_test(test_set_bound),
-	    cmocka_unit_test(test_claims),
+	    cmocka_unit_test(test_devices),   cmocka_unit_test(test_table_churn), cmocka_unit_test(test_sets),
+	    cmocka_unit_test(test_set_bound), cmocka_unit_test(test_claims),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
