@@ -204,11 +204,42 @@ static void track_forget(struct mb_state *s, const struct iw_flow_key *k, uint8_
 		b->known &= ~(1ull << (address & (MB_BLOCK - 1)));
 }
 
+/* The bits of offsets off..off+n-1 of a block (n >= 1, off + n <= MB_BLOCK). */
+static uint64_t run_bits(unsigned off, uint32_t n)
+{
+	return (n >= 64 ? ~0ull : (1ull << n) - 1) << off;
+}
+
+/* A run of n addresses from address, a block at a time: a read response of 125 registers
+ * is two or three lookups, not 125. Addresses wrap at 65536 like the protocol's, and a
+ * block never straddles the wrap (65536 is a multiple of MB_BLOCK). The values are
+ * v16[i], or v8[i] != 0 (coils); both NULL: forgotten. */
+static void track_run(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
+                      uint16_t address, uint32_t n, const uint16_t *v16, const uint8_t *v8)
+{
+	bool put = v16 != NULL || v8 != NULL;
+	for (uint32_t i = 0; i < n;) {
+		uint16_t a = (uint16_t)(address + i);
+		unsigned off = a & (MB_BLOCK - 1);
+		uint32_t take = MB_BLOCK - off < n - i ? MB_BLOCK - off : n - i;
+		struct mb_val *b = track_block(s, k, unit, space, a, put);
+		if (b != NULL && put) {
+			for (uint32_t j = 0; j < take; j++)
+				b->value[off + j] = v16 != NULL ? v16[i + j] : v8[i + j] != 0;
+			b->known |= run_bits(off, take);
+			if (b->stamp != s->stamp)
+				b->stamp = ++s->stamp;
+		} else if (b != NULL) {
+			b->known &= ~run_bits(off, take);
+		}
+		i += take;
+	}
+}
+
 static void forget_run(struct mb_state *s, const struct iw_flow_key *k, uint8_t unit, uint8_t space,
                        uint16_t address, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		track_forget(s, k, unit, space, (uint16_t)(address + i));
+	track_run(s, k, unit, space, address, n, NULL, NULL);
 }
 
 /* A read response (FC 1 coils, FC 3 holding registers, FC 23's read part) whose request
@@ -222,15 +253,11 @@ static void track_response(struct mb_state *s, struct iw_rule_ctx *ctx, const st
 	if (m->function == 1 && m->coils != NULL) {
 		if (!track_ready(s, ctx))
 			return;
-		for (uint32_t i = 0; i < m->n_coils; i++)
-			track_put(s, ev->key, m->unit_id, MB_COILS, (uint16_t)(m->req_address + i),
-			          m->coils[i] != 0);
+		track_run(s, ev->key, m->unit_id, MB_COILS, m->req_address, m->n_coils, NULL, m->coils);
 	} else if ((m->function == 3 || m->function == 23) && m->values != NULL) {
 		if (!track_ready(s, ctx))
 			return;
-		for (uint32_t i = 0; i < m->n_values; i++)
-			track_put(s, ev->key, m->unit_id, MB_REGS, (uint16_t)(m->req_address + i),
-			          m->values[i]);
+		track_run(s, ev->key, m->unit_id, MB_REGS, m->req_address, m->n_values, m->values, NULL);
 	}
 }
 

@@ -428,6 +428,84 @@ static void test_old_from_reads_on_other_flows(void **state)
 	rh_free(h);
 }
 
+/* Reads and refusals that cross the table's 64-address blocks, and wrap at 65535:
+ * every address of the run is known (or forgotten), on both sides of each edge. */
+static void test_runs_across_blocks(void **state)
+{
+	(void)state;
+	struct iw_rules_cfg c = cfg_with(writers_hmi, 1);
+	struct rh *h = rh_new(&c, &iw_rule_modbus);
+	struct mx hmi, rogue;
+	/* each write from its own client: one alert per (writer, server/unit/function) a day */
+	const char *rogue_ip[] = {"10.0.0.61", "10.0.0.62", "10.0.0.63", "10.0.0.64", "10.0.0.65",
+	                          "10.0.0.66", "10.0.0.67", "10.0.0.68", "10.0.0.69"};
+	mx_flow(&hmi, "10.0.0.10", "10.0.0.5");
+	mx_resp(&hmi, 1, 3, 60, 72, 1000); /* 60..131 = 1000..1071: three blocks */
+	rh_event(h, &hmi.ev);
+	mx_resp(&hmi, 1, 3, 65533, 5, 7); /* 65533..65535 = 7..9, then 0, 1 = 10, 11 */
+	rh_event(h, &hmi.ev);
+	mx_resp(&hmi, 1, 1, 126, 4, 1); /* coils 126..129 = 1,0,1,0 */
+	rh_event(h, &hmi.ev);
+	mx_flow(&rogue, rogue_ip[0], "10.0.0.5");
+	mx_req(&rogue, 1, 16, 62, 4, 1); /* 62, 63 | 64, 65 */
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(
+	    h, 0, "\"writes\":[\"62: 1002 -> 1\",\"63: 1003 -> 2\",\"64: 1004 -> 3\",\"65: 1005 -> 4\"]"));
+	mx_flow(&rogue, rogue_ip[1], "10.0.0.5");
+	mx_req(&rogue, 1, 16, 126, 7, 1); /* 126, 127 | 128..131 | 132 not read */
+	rh_event(h, &rogue.ev);
+	assert_true(
+	    rh_has(h, 1,
+	           "\"writes\":[\"126: 1066 -> 1\",\"127: 1067 -> 2\",\"128: 1068 -> 3\",\"129: 1069 -> "
+	           "4\",\"130: 1070 -> 5\",\"131: 1071 -> 6\",\"132: ? -> 7\"]"));
+	mx_flow(&rogue, rogue_ip[2], "10.0.0.5");
+	mx_req(&rogue, 1, 6, 0, 1, 99); /* past the wrap */
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 2, "\"writes\":[\"0: 10 -> 99\"]"));
+	mx_flow(&rogue, rogue_ip[3], "10.0.0.5");
+	mx_req(&rogue, 1, 6, 65535, 1, 99);
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 3, "\"writes\":[\"65535: 9 -> 99\"]"));
+	mx_flow(&rogue, rogue_ip[4], "10.0.0.5");
+	mx_req(&rogue, 1, 15, 127, 2, 1); /* coils 127 | 128 */
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 4, "\"writes\":[\"127: 0 -> 1\",\"128: 1 -> 0\"]"));
+	/* the allowed writer's write of 90..99 refused: those ten forgotten, 89 and 100 kept */
+	mx_req(&hmi, 2, 16, 90, 10, 5);
+	rh_event(h, &hmi.ev);
+	mx_resp(&hmi, 2, 3, 80, 48, 2000); /* unit 2: 80..127 = 2000..2047 */
+	rh_event(h, &hmi.ev);
+	struct iw_ev_modbus *m = &hmi.ev.u.modbus;
+	memset(m, 0, sizeof(*m));
+	m->type = IW_MODBUS_EXCEPTION;
+	m->unit_id = 2;
+	m->function = 16;
+	m->exception_code = 4;
+	m->has_request = true;
+	m->req_function = 16;
+	m->req_has_address = m->req_has_quantity = true;
+	m->req_address = 60 + 30; /* 90..129: across the edge at 128 */
+	m->req_quantity = 40;
+	rh_event(h, &hmi.ev);
+	mx_flow(&rogue, rogue_ip[5], "10.0.0.5");
+	mx_req(&rogue, 2, 16, 89, 1, 1);
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 5, "\"writes\":[\"89: 2009 -> 1\"]"));
+	mx_flow(&rogue, rogue_ip[6], "10.0.0.5");
+	mx_req(&rogue, 2, 15, 90, 1, 1); /* coils: another space, nothing known */
+	rh_event(h, &rogue.ev);
+	mx_flow(&rogue, rogue_ip[7], "10.0.0.5");
+	mx_req(&rogue, 2, 6, 127, 1, 1);
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 7, "\"writes\":[\"127: ? -> 1\"]"));
+	mx_flow(&rogue, rogue_ip[8], "10.0.0.5");
+	mx_req(&rogue, 2, 6, 90, 1, 1);
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 8, "\"writes\":[\"90: ? -> 1\"]"));
+	assert_int_equal(rh_n(h), 9);
+	rh_free(h);
+}
+
 /* A response without its request, or to another function, says nothing of addresses. */
 static void test_unpaired_response_ignored(void **state)
 {
@@ -844,6 +922,7 @@ int main(void)
 	    cmocka_unit_test(test_responses_exceptions_malformed_quiet),
 	    cmocka_unit_test(test_dedup_subject),
 	    cmocka_unit_test(test_old_from_reads_on_other_flows),
+	    cmocka_unit_test(test_runs_across_blocks),
 	    cmocka_unit_test(test_unpaired_response_ignored),
 	    cmocka_unit_test(test_mask_write),
 	    cmocka_unit_test(test_fc23_write_part),
