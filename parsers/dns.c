@@ -381,6 +381,26 @@ static void sb_esc(struct sbuf *s, uint8_t ch)
 static void sb_label(struct sbuf *s, const uint8_t *lab, size_t n)
 {
 	struct iw_cur c = iw_cur_make(lab, n);
+	if (s->cap - s->len > 4 * n + 1) {
+		/* room for the worst case (every byte escaped): no bound checks per byte, the
+		 * same text (every name of every answer goes through here) */
+		char *o = s->b + s->len;
+		while (iw_cur_left(&c)) {
+			uint8_t ch = iw_cur_u8(&c);
+			if ((uint8_t)((ch | 0x20) - 'a') < 26 || (uint8_t)(ch - '0') < 10 || ch == '-' ||
+			    ch == '_') {
+				*o++ = (char)ch;
+			} else {
+				o[0] = '\\';
+				o[1] = (char)('0' + ch / 100);
+				o[2] = (char)('0' + ch / 10 % 10);
+				o[3] = (char)('0' + ch % 10);
+				o += 4;
+			}
+		}
+		s->len = (size_t)(o - s->b);
+		return;
+	}
 	while (iw_cur_left(&c)) {
 		uint8_t ch = iw_cur_u8(&c);
 		if ((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
