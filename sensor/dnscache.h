@@ -12,7 +12,8 @@
 
 struct iw_dnscache;
 
-/* A cache of at most max entries. Aborts on allocation failure. */
+/* A cache of at most max entries (0 is taken as 1, more than 2^31 as 2^31); its memory
+ * grows with the entries it holds. Aborts on allocation failure. */
 struct iw_dnscache *iw_dnscache_new(uint64_t max);
 void iw_dnscache_free(struct iw_dnscache *c);
 
@@ -24,7 +25,8 @@ void iw_dnscache_add(struct iw_dnscache *c, int dfam, const uint8_t *dev, int af
                      const char *qname, const char *cname, uint32_t ttl, uint64_t now_us);
 
 /* The names device dev was last told for addr, if that answer is still valid at now_us
- * (TTL plus IW_DNSCACHE_GRACE_S). The strings stay valid until the next add or free. */
+ * (TTL plus IW_DNSCACHE_GRACE_S); an expired answer is dropped. The strings stay valid
+ * until the next add, a lookup that drops this answer, or free. */
 bool iw_dnscache_lookup(struct iw_dnscache *c, int dfam, const uint8_t *dev, int afam, const uint8_t *addr,
                         uint64_t now_us, const char **qname, const char **cname);
 

@@ -1,6 +1,9 @@
 /* test_dnscache.c - the DNS answer cache (sensor/dnscache.c): IPv4 and IPv6 on either
  * side, expiry at TTL plus the grace exactly, replacement, CNAME handling, LRU eviction
- * at the cap (a lookup refreshes), cut names, counters and families it ignores. */
+ * at the cap (a lookup refreshes), cut names, counters and families it ignores; then
+ * what its open-addressing table could get wrong: deletions inside probe runs, reuse
+ * of freed entries, names too long to keep inline, a cap of 1, growth, and a long
+ * random run against a model of the header's promises. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,7 +233,7 @@ static void test_lru(void **state)
 	iw_dnscache_free(c);
 }
 
-/* Many entries through few buckets: chains, evictions from the middle of chains. */
+/* Many entries at the cap: evictions from anywhere in the table. */
 static void test_many(void **state)
 {
 	(void)state;
@@ -311,13 +314,361 @@ static void test_wrong_families(void **state)
 	iw_dnscache_free(c);
 }
 
+/* Each kind of deletion inside probe runs: at most half the slots are used, so 3000
+ * entries make many runs, and a deleted entry's run must stay reachable behind it. */
+static void test_delete_in_runs(void **state)
+{
+	(void)state;
+	const unsigned n = 3000;
+	struct iw_dnscache *c = iw_dnscache_new(n);
+	uint64_t t = 10 * S, later = t + (IW_DNSCACHE_GRACE_S + 1) * S;
+	uint8_t a[16];
+	char name[40];
+	const char *q, *cn;
+	for (unsigned i = 0; i < n; i++) {
+		addr_n(a, i);
+		snprintf(name, sizeof(name), "host%u.example", i);
+		iw_dnscache_add(c, 4, dev4, 4, a, name, NULL, i % 3 ? 3600 : 0, t);
+	}
+	assert_int_equal(iw_dnscache_size(c), n);
+	/* every third (0, 3, ... 2997) has expired by then: its lookup drops it */
+	for (unsigned i = 0; i < n; i += 3) {
+		addr_n(a, i);
+		assert_false(has(c, 4, dev4, 4, a, later, NULL, NULL));
+	}
+	assert_int_equal(iw_dnscache_size(c), 2000);
+	/* a new answer for 1, 11, 31, 41, ... (those of 1, 11, 21, ... still held): new names
+	 * in place, no eviction */
+	for (unsigned i = 1; i < n; i += 10) {
+		if (i % 3 == 0)
+			continue;
+		addr_n(a, i);
+		snprintf(name, sizeof(name), "new%u.example", i);
+		iw_dnscache_add(c, 4, dev4, 4, a, name, "edge.example", 3600, later);
+	}
+	assert_int_equal(iw_dnscache_size(c), 2000);
+	/* the dropped ones come back, in the entries they freed */
+	for (unsigned i = 0; i < n; i += 3) {
+		addr_n(a, i);
+		snprintf(name, sizeof(name), "back%u.example", i);
+		iw_dnscache_add(c, 4, dev4, 4, a, name, NULL, 3600, later);
+	}
+	assert_int_equal(iw_dnscache_size(c), n);
+	assert_int_equal(iw_dnscache_evicted(c), 0);
+	for (unsigned i = 0; i < n; i++) {
+		addr_n(a, i);
+		snprintf(name, sizeof(name),
+		         i % 3 == 0    ? "back%u.example"
+		         : i % 10 == 1 ? "new%u.example"
+		                       : "host%u.example",
+		         i);
+		assert_true(has(c, 4, dev4, 4, a, later, &q, &cn));
+		assert_string_equal(q, name);
+		if (i % 3 && i % 10 == 1)
+			assert_string_equal(cn, "edge.example");
+		else
+			assert_null(cn);
+	}
+	/* at the cap the least recently used goes: 0, as the loop above looked up 0, 1, 2, ...
+	 * in that order */
+	addr_n(a, n);
+	iw_dnscache_add(c, 4, dev4, 4, a, "one-more.example", NULL, 3600, later);
+	assert_int_equal(iw_dnscache_evicted(c), 1);
+	addr_n(a, 0);
+	assert_false(has(c, 4, dev4, 4, a, later, NULL, NULL));
+	for (unsigned i = 1; i <= n; i++) {
+		addr_n(a, i);
+		assert_true(has(c, 4, dev4, 4, a, later, NULL, NULL));
+	}
+	iw_dnscache_free(c);
+}
+
+/* Name i of length n: letters that shift with the position, so a name read from the
+ * wrong place or cut short does not pass for the right one. */
+static void pattern(char *out, unsigned n, unsigned i, char base)
+{
+	for (unsigned k = 0; k < n; k++)
+		out[k] = (char)(base + (k * 7 + i) % 26);
+	out[n] = '\0';
+}
+
+/* Around and past what fits inline, for both key sizes, a name alone or with a chain:
+ * each comes back whole, cut at 255. Replacing them with other lengths frees and takes
+ * storage again (the sanitizer build and valgrind see leaks and double frees). */
+static void test_name_lengths(void **state)
+{
+	(void)state;
+	static const unsigned qlens[] = {0,   1,   30,  70,  76,  77,  78,  79,  90,
+	                                 100, 101, 102, 103, 110, 200, 255, 256, 300};
+	static const unsigned clens[] = {0,  1,  8,  20,  24,  25,  26,  60,  86,
+	                                 93, 94, 95, 100, 101, 102, 200, 255, 300};
+	enum { NQ = sizeof(qlens) / sizeof(qlens[0]), NC = sizeof(clens) / sizeof(clens[0]) };
+	struct iw_dnscache *c = iw_dnscache_new(4 * NQ * NC);
+	char q[301], cn[301];
+	const char *gq, *gc;
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned k = 0; k < 2 * NQ * NC; k++) {
+			unsigned fam = k < NQ * NC ? 4 : 6, qi = k % (NQ * NC) / NC, ci = k % NC;
+			/* the second round swaps the lengths: long names become short and back */
+			unsigned ql = round ? qlens[NQ - 1 - qi] : qlens[qi],
+			         cl = round ? clens[NC - 1 - ci] : clens[ci];
+			uint8_t a[16];
+			addr_n(a, k);
+			pattern(q, ql, k + round, 'a');
+			pattern(cn, cl, k + round, 'A');
+			iw_dnscache_add(c, fam, fam == 6 ? dev6 : dev4, fam, a, q, cl ? cn : NULL, 60, S);
+		}
+		assert_int_equal(iw_dnscache_size(c), 2 * NQ * NC);
+		for (unsigned k = 0; k < 2 * NQ * NC; k++) {
+			unsigned fam = k < NQ * NC ? 4 : 6, qi = k % (NQ * NC) / NC, ci = k % NC;
+			unsigned ql = round ? qlens[NQ - 1 - qi] : qlens[qi],
+			         cl = round ? clens[NC - 1 - ci] : clens[ci];
+			uint8_t a[16];
+			addr_n(a, k);
+			pattern(q, ql > 255 ? 255 : ql, k + round, 'a');
+			pattern(cn, cl > 255 ? 255 : cl, k + round, 'A');
+			assert_true(has(c, fam, fam == 6 ? dev6 : dev4, fam, a, S, &gq, &gc));
+			assert_string_equal(gq, q);
+			if (cl)
+				assert_string_equal(gc, cn);
+			else
+				assert_null(gc);
+		}
+	}
+	/* the strings of a lookup stay put while other lookups run */
+	uint8_t a0[16], a1[16];
+	addr_n(a0, 0);
+	addr_n(a1, 1);
+	assert_true(has(c, 4, dev4, 4, a0, S, &gq, &gc));
+	assert_true(has(c, 4, dev4, 4, a1, S, NULL, NULL));
+	pattern(q, 255, 1, 'a'); /* entry 0 of the second round: the longest qname, cut */
+	assert_string_equal(gq, q);
+	iw_dnscache_free(c);
+}
+
+/* A cap of 1: each new pair evicts the one entry, a replacement does not, and an
+ * expired entry dropped by its lookup leaves the place free. */
+static void test_cap_one(void **state)
+{
+	(void)state;
+	struct iw_dnscache *c = iw_dnscache_new(1);
+	uint64_t t = S;
+	uint8_t a[4][16];
+	char longname[300];
+	const char *q, *cn;
+	for (unsigned i = 0; i < 4; i++)
+		addr_n(a[i], i);
+	iw_dnscache_add(c, 4, dev4, 4, a[0], "zero.example", NULL, 60, t);
+	iw_dnscache_add(c, 4, dev4, 4, a[1], "one.example", NULL, 60, t);
+	assert_int_equal(iw_dnscache_size(c), 1);
+	assert_int_equal(iw_dnscache_evicted(c), 1);
+	assert_false(has(c, 4, dev4, 4, a[0], t, NULL, NULL));
+	iw_dnscache_add(c, 4, dev4, 4, a[1], "uno.example", "edge.example", 60, t);
+	assert_int_equal(iw_dnscache_evicted(c), 1);
+	assert_true(has(c, 4, dev4, 4, a[1], t, &q, &cn));
+	assert_string_equal(q, "uno.example");
+	assert_string_equal(cn, "edge.example");
+	assert_false(has(c, 4, dev4, 4, a[1], t + (60 + IW_DNSCACHE_GRACE_S) * S + 1, NULL, NULL));
+	assert_int_equal(iw_dnscache_size(c), 0);
+	iw_dnscache_add(c, 6, dev6, 6, srv6, "two.example", NULL, 60, t);
+	assert_int_equal(iw_dnscache_size(c), 1);
+	assert_int_equal(iw_dnscache_evicted(c), 1);
+	memset(longname, 'l', sizeof(longname));
+	longname[299] = '\0';
+	iw_dnscache_add(c, 4, dev4, 4, a[3], longname, longname + 10, 60, t);
+	assert_int_equal(iw_dnscache_evicted(c), 2);
+	assert_false(has(c, 6, dev6, 6, srv6, t, NULL, NULL));
+	assert_true(has(c, 4, dev4, 4, a[3], t, &q, &cn));
+	assert_int_equal(strlen(q), 255);
+	assert_int_equal(strlen(cn), 255);
+	iw_dnscache_add(c, 4, dev4, 4, a[0], "zero.example", NULL, 60, t);
+	assert_int_equal(iw_dnscache_evicted(c), 3);
+	assert_false(has(c, 4, dev4, 4, a[3], t, NULL, NULL));
+	assert_true(has(c, 4, dev4, 4, a[0], t, &q, &cn));
+	assert_string_equal(q, "zero.example");
+	assert_int_equal(iw_dnscache_size(c), 1);
+	iw_dnscache_free(c);
+}
+
+/* The largest cap: nothing is sized for it up front, the table grows many times as
+ * entries come, and entries made before each growth (some dropped and their places
+ * reused) are all found after it. */
+static void test_growth(void **state)
+{
+	(void)state;
+	const unsigned n = 20000;
+	struct iw_dnscache *c = iw_dnscache_new(UINT64_MAX);
+	uint64_t t = S, later = t + (IW_DNSCACHE_GRACE_S + 1) * S;
+	uint8_t a[16];
+	char name[40];
+	const char *q, *cn;
+	/* the first 100, a quarter of them (0, 4, ... 96) valid for the grace only */
+	for (unsigned i = 0; i < 100; i++) {
+		addr_n(a, i);
+		snprintf(name, sizeof(name), "g%u.example", i);
+		iw_dnscache_add(c, i % 2 ? 4 : 6, i % 2 ? dev4 : dev6, 4, a, name, NULL, i % 4 ? 3600 : 0, t);
+	}
+	for (unsigned i = 0; i < 100; i += 4) {
+		addr_n(a, i);
+		assert_false(has(c, 6, dev6, 4, a, later, NULL, NULL));
+	}
+	assert_int_equal(iw_dnscache_size(c), 75);
+	for (unsigned i = 100; i < n; i++) {
+		addr_n(a, i);
+		snprintf(name, sizeof(name), "g%u.example", i);
+		iw_dnscache_add(c, i % 2 ? 4 : 6, i % 2 ? dev4 : dev6, 4, a, name, NULL, 3600, later);
+	}
+	assert_int_equal(iw_dnscache_size(c), n - 25);
+	assert_int_equal(iw_dnscache_evicted(c), 0);
+	for (unsigned i = 0; i < n; i++) {
+		addr_n(a, i);
+		bool found = has(c, i % 2 ? 4 : 6, i % 2 ? dev4 : dev6, 4, a, later, &q, &cn);
+		if (i < 100 && i % 4 == 0) {
+			assert_false(found);
+		} else {
+			snprintf(name, sizeof(name), "g%u.example", i);
+			assert_true(found);
+			assert_string_equal(q, name);
+		}
+	}
+	iw_dnscache_free(c);
+}
+
+/* What dnscache.h promises, kept the plainest way: an array in no order, each entry
+ * stamped with its last use; the least recently used is the smallest stamp. */
+struct model_entry {
+	unsigned key;
+	char q[24], cn[24]; /* cn empty: no chain */
+	uint64_t expires, stamp;
+};
+
+struct model {
+	struct model_entry e[8];
+	unsigned n, cap;
+	uint64_t stamp, evicted;
+};
+
+static struct model_entry *model_find(struct model *m, unsigned key)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->e[i].key == key)
+			return &m->e[i];
+	return NULL;
+}
+
+static void model_remove(struct model *m, struct model_entry *e)
+{
+	*e = m->e[--m->n];
+}
+
+static void model_add(struct model *m, unsigned key, const char *q, const char *cn, uint32_t ttl,
+                      uint64_t now)
+{
+	struct model_entry *e = model_find(m, key);
+	if (!e && m->n == m->cap) {
+		struct model_entry *lru = &m->e[0];
+		for (unsigned i = 1; i < m->n; i++)
+			if (m->e[i].stamp < lru->stamp)
+				lru = &m->e[i];
+		model_remove(m, lru);
+		m->evicted++;
+	}
+	if (!e)
+		e = &m->e[m->n++];
+	e->key = key;
+	snprintf(e->q, sizeof(e->q), "%s", q);
+	snprintf(e->cn, sizeof(e->cn), "%s", cn && strcmp(cn, q) ? cn : "");
+	e->expires = now + ((uint64_t)ttl + IW_DNSCACHE_GRACE_S) * S;
+	e->stamp = ++m->stamp;
+}
+
+static struct model_entry *model_lookup(struct model *m, unsigned key, uint64_t now)
+{
+	struct model_entry *e = model_find(m, key);
+	if (e && now > e->expires) {
+		model_remove(m, e);
+		return NULL;
+	}
+	if (e)
+		e->stamp = ++m->stamp;
+	return e;
+}
+
+/* Key k: both families on both sides, a few devices, addresses that share their first
+ * bytes. */
+static void model_key(unsigned k, int *dfam, uint8_t dev[16], int *afam, uint8_t addr[16])
+{
+	*dfam = k & 1 ? 6 : 4;
+	*afam = k & 2 ? 6 : 4;
+	memcpy(dev, *dfam == 6 ? dev6 : dev4, 16);
+	dev[3] ^= (uint8_t)(k >> 2 & 1);
+	addr_n(addr, k >> 3);
+}
+
+/* A long random run of adds and lookups (names with and without chains, TTL 0 to an
+ * hour, time jumps past expiry) at small caps, checked call by call against the model:
+ * eviction order, expiry, replacement and the counters, with entries freed and reused
+ * all the time. */
+static void test_against_model(void **state)
+{
+	(void)state;
+	uint64_t rnd = 42;
+	for (unsigned cap = 1; cap <= 8; cap++) {
+		struct model m = {.cap = cap};
+		struct iw_dnscache *c = iw_dnscache_new(cap);
+		uint64_t now = 1000 * S;
+		for (unsigned op = 0; op < 20000; op++) {
+			rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+			unsigned r = (unsigned)(rnd >> 33), key = r % 40;
+			int dfam, afam;
+			uint8_t dev[16], addr[16];
+			model_key(key, &dfam, dev, &afam, addr);
+			if (r >> 8 & 1)
+				now += (uint64_t)(r >> 9 & 127) * S;
+			if (r >> 16 & 1) {
+				char q[24], cn[24];
+				snprintf(q, sizeof(q), "q%u-%u.example", key, op);
+				snprintf(cn, sizeof(cn), "c%u.example", op);
+				uint32_t ttl = r >> 17 & 1 ? 0 : (r >> 18 & 1023) * 4;
+				const char *chain = r >> 28 & 1 ? cn : r >> 29 & 1 ? q : NULL;
+				model_add(&m, key, q, chain, ttl, now);
+				iw_dnscache_add(c, dfam, dev, afam, addr, q, chain, ttl, now);
+			} else {
+				const char *q, *cn;
+				struct model_entry *e = model_lookup(&m, key, now);
+				bool found = has(c, dfam, dev, afam, addr, now, &q, &cn);
+				assert_int_equal(found, e != NULL);
+				if (e) {
+					assert_string_equal(q, e->q);
+					if (e->cn[0])
+						assert_string_equal(cn, e->cn);
+					else
+						assert_null(cn);
+				}
+			}
+			assert_int_equal(iw_dnscache_size(c), m.n);
+			assert_int_equal(iw_dnscache_evicted(c), m.evicted);
+		}
+		iw_dnscache_free(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ipv4_ipv6),  cmocka_unit_test(test_expiry_exact),
-	    cmocka_unit_test(test_replace),    cmocka_unit_test(test_cname),
-	    cmocka_unit_test(test_lru),        cmocka_unit_test(test_many),
-	    cmocka_unit_test(test_long_names), cmocka_unit_test(test_wrong_families),
+	    cmocka_unit_test(test_ipv4_ipv6),
+	    cmocka_unit_test(test_expiry_exact),
+	    cmocka_unit_test(test_replace),
+	    cmocka_unit_test(test_cname),
+	    cmocka_unit_test(test_lru),
+	    cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_long_names),
+	    cmocka_unit_test(test_wrong_families),
+	    cmocka_unit_test(test_delete_in_runs),
+	    cmocka_unit_test(test_name_lengths),
+	    cmocka_unit_test(test_cap_one),
+	    cmocka_unit_test(test_growth),
+	    cmocka_unit_test(test_against_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
