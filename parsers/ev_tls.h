@@ -1,9 +1,8 @@
 /* ev_tls.h - the tls event (DESIGN §5): what parsers/tls.c reports of a handshake.
  *
- * Strings are NUL-terminated and arrays are owned by the parser's per-flow state: valid
- * only while the event is emitted. Version numbers are the wire values (0x0303 = TLS
- * 1.2, 0x0304 = TLS 1.3); GREASE values (RFC 8701) are kept in the lists but left out
- * of the fingerprints. */
+ * Strings are NUL-terminated and arrays belong to the parser: valid only while the event
+ * is emitted. Version numbers are the wire values (0x0303 = TLS 1.2, 0x0304 = TLS 1.3);
+ * GREASE values (RFC 8701) are kept in the lists but left out of the fingerprints. */
 #ifndef IW_EV_TLS_H
 #define IW_EV_TLS_H
 

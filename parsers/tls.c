@@ -81,6 +81,10 @@ struct list {
 	uint16_t n, dropped;
 };
 
+/* A hello being read, on the stack of client_hello() or server_hello(): 3.5 KB, of which
+ * hello_init() sets only what is read before it is written (the counts, has_sni, the
+ * first byte of sni and alpn_selected). hello_parse() writes legacy, random, sid_len and
+ * sid before it can succeed; each array is written up to its count before it is read. */
 struct hello {
 	uint16_t legacy;
 	uint8_t sid_len;
@@ -89,7 +93,9 @@ struct hello {
 	uint8_t n_pf;
 	char alpns[IW_TLS_MAX_ALPN][ALPN_MAX + 1];
 	uint8_t n_alpns;
-	uint8_t alpn_first, alpn_last; /* raw first and last bytes of the first ALPN value (JA4) */
+	/* raw first and last bytes of the first ALPN value (JA4); written with alpns[0]
+	 * when that value is not empty, and read only then (alpns[0][0] != '\0') */
+	uint8_t alpn_first, alpn_last;
 	bool has_sni;
 	char sni[SNI_MAX + 1];
 	char alpn_selected[ALPN_MAX + 1];
@@ -209,6 +215,11 @@ const char *iw_tls_version_name(uint16_t v)
 static bool grease(uint16_t v)
 {
 	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
+
+static void list_init(struct list *l)
+{
+	l->n = l->dropped = 0;
 }
 
 static void list_add(struct list *l, uint16_t v)
@@ -493,6 +504,20 @@ static bool hello_ext(struct hello *h, uint16_t type, struct iw_cur *e, bool cli
 	return true;
 }
 
+static void hello_init(struct hello *h)
+{
+	list_init(&h->ciphers);
+	list_init(&h->exts);
+	list_init(&h->groups);
+	list_init(&h->sig_algs);
+	list_init(&h->versions);
+	h->n_pf = 0;
+	h->n_alpns = 0;
+	h->has_sni = false;
+	h->sni[0] = '\0';
+	h->alpn_selected[0] = '\0';
+}
+
 /* The fields both hellos share up to the extensions, then the extensions. */
 static bool hello_parse(struct iw_cur *c, struct hello *h, bool client)
 {
@@ -540,10 +565,11 @@ static bool hello_parse(struct iw_cur *c, struct hello *h, bool client)
 
 static void client_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct iw_cur *c)
 {
-	struct hello *h = iw_calloc(1, sizeof(*h));
+	struct hello hello;
+	struct hello *h = &hello;
+	hello_init(h);
 	if (!hello_parse(c, h, true)) {
 		ctx->anomaly(ctx, "tls.bad_client_hello");
-		free(h);
 		return;
 	}
 	st->ch_seen = true;
@@ -554,7 +580,7 @@ static void client_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 		if (!grease(h->versions.v[i]) && h->versions.v[i] > best)
 			best = h->versions.v[i];
 	st->version = best ? best : h->legacy;
-	memcpy(st->sni, h->sni, sizeof(st->sni));
+	memcpy(st->sni, h->sni, strlen(h->sni) + 1);
 	if (h->has_sni && !h->sni[0])
 		ctx->anomaly(ctx, "tls.empty_sni");
 
@@ -598,7 +624,6 @@ static void client_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	t->n_alpns = h->n_alpns;
 	t->ja3 = st->no_fingerprints ? NULL : buf;
 	emit(st, ctx, &ev);
-	free(h);
 }
 
 /* SHA-256("HelloRetryRequest"): the random of a ServerHello that is a retry request. */
@@ -608,10 +633,11 @@ static const uint8_t hrr_random[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61,
 
 static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct iw_cur *c)
 {
-	struct hello *h = iw_calloc(1, sizeof(*h));
+	struct hello hello;
+	struct hello *h = &hello;
+	hello_init(h);
 	if (!hello_parse(c, h, false)) {
 		ctx->anomaly(ctx, "tls.bad_server_hello");
-		free(h);
 		return;
 	}
 	bool retry = !memcmp(h->random, hrr_random, 32);
@@ -623,7 +649,7 @@ static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	if (!retry)
 		st->sh_seen = true;
 	if (h->alpn_selected[0])
-		memcpy(st->alpn, h->alpn_selected, sizeof(st->alpn));
+		memcpy(st->alpn, h->alpn_selected, strlen(h->alpn_selected) + 1);
 
 	char buf[IW_TLS_MAX_LIST * 6 + 32];
 	struct sbuf s = {buf, sizeof(buf), 0};
@@ -653,7 +679,6 @@ static void server_hello(struct tls_state *st, struct iw_parse_ctx *ctx, struct 
 	t->resumed = selected < 0x0304 && h->sid_len && h->sid_len == st->ch_sid_len &&
 	             !memcmp(h->sid, st->ch_sid, h->sid_len);
 	emit(st, ctx, &ev);
-	free(h);
 }
 
 /* Certificate (TLS 1.2 and earlier): | total 3 | (length 3 | DER)* |. */
@@ -681,14 +706,22 @@ static void certificate(struct tls_state *st, struct iw_parse_ctx *ctx, int dir,
 	}
 	if (k.err)
 		ctx->anomaly(ctx, "tls.bad_certificate_message");
-	struct iw_x509 *certs = n ? iw_calloc(n, sizeof(*certs)) : NULL;
+	/* Not zeroed (3.4 KB each): iw_x509_parse_cached() writes all of certs[i] but the
+	 * text past text_used, which nothing reads, and the event shows certs[0..n) only.
+	 * Not on the stack either: 27 KB there would put the rules and exporters the event
+	 * goes through on cold cache lines (cachegrind: more D1 misses than calloc had). */
+	struct iw_x509 *certs = n ? iw_malloc(n * sizeof(*certs)) : NULL;
 	bool ok[IW_TLS_MAX_CHAIN] = {false};
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t len = (uint32_t)iw_cur_u8(&l) << 16;
 		len |= iw_cur_be16(&l);
 		const uint8_t *der;
-		if (!iw_cur_bytes(&l, len, &der))
+		/* cannot fail (the count read these bytes); if it did, n would still cover
+		 * only certificates written */
+		if (!iw_cur_bytes(&l, len, &der)) {
+			n = i;
 			break;
+		}
 		ok[i] = iw_x509_parse_cached(st->x509_cache, der, len, &certs[i]) == 0;
 		if (!ok[i])
 			ctx->anomaly(ctx, "tls.bad_certificate");

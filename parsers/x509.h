@@ -64,7 +64,8 @@ void iw_x509_cache_free(struct iw_x509_cache *c);
 
 /* iw_x509_parse through the cache: a certificate with the same DER bytes as one decoded
  * before is copied out of the cache; otherwise it is decoded and kept (replacing what
- * held its slot). c NULL: plain iw_x509_parse. */
+ * held its slot). c NULL: plain iw_x509_parse. Either way every field of *x is written
+ * but the bytes of text past text_used, which nothing reads: x need not be zeroed. */
 int iw_x509_parse_cached(struct iw_x509_cache *c, const uint8_t *der, size_t len, struct iw_x509 *x);
 
 /* Lookups that found the certificate, and that did not. */

@@ -12,6 +12,7 @@
  *
  * Certificates are the DER files of tests/bench/certs.h. While parsers/x509.c cannot
  * decode them, the checks of decoded fields are skipped with a note. */
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1453,6 +1454,88 @@ static void test_bad_hellos(void **state)
 	P.state_free(st);
 }
 
+/* A hello is read into storage that is not cleared between hellos: a second ClientHello
+ * and a second ServerHello on the same flow, each with fewer fields than the first, show
+ * only their own. The second ClientHello is TLS 1.0 without extensions, one cipher:
+ *   python3 -c 'import hashlib; print(hashlib.md5(b"769,47,,,").hexdigest(),
+ *     hashlib.sha256(b"002f").hexdigest()[:12])'
+ * the second ServerHello selects TLS_RSA_WITH_AES_128_GCM_SHA256 (156) with ALPN only:
+ *   python3 -c 'import hashlib; print(hashlib.md5(b"771,156,16").hexdigest())' */
+static void test_second_hello_no_leftovers(void **state)
+{
+	(void)state;
+	static struct buf e, m, ch1, ch2, sh1, sh2;
+	clear(&e);
+	clear(&m);
+	clear(&ch1);
+	ext_sni(&e, "first.example");
+	ext_versions(&e, (const uint16_t[]){0x0304, 0x0303}, 2);
+	ext_u16s(&e, 0x000a, (const uint16_t[]){0x001d, 0x0017}, 2);
+	ext_u16s(&e, 0x000d, (const uint16_t[]){0x0403, 0x0804}, 2);
+	ext_pf(&e, (const uint8_t *)"\0", 1);
+	ext_alpn(&e, (const char *[]){"h2", "http/1.1"}, 2);
+	client_hello(&m, 0x0303, 32, (const uint16_t[]){0x1301, 0xc02b, 0x002f}, 3, &e);
+	hs_records(&ch1, 0x0301, &m, 16384);
+	clear(&m);
+	clear(&ch2);
+	client_hello(&m, 0x0301, 0, (const uint16_t[]){0x002f}, 1, NULL);
+	hs_records(&ch2, 0x0301, &m, 16384);
+	clear(&e);
+	clear(&m);
+	clear(&sh1);
+	ext_raw(&e, 0xff01, "\0", 1);
+	ext_alpn(&e, (const char *[]){"h2"}, 1);
+	ext_pf(&e, (const uint8_t *)"\0", 1);
+	server_hello(&m, 0x0303, NULL, 0, 0, 0xc02f, &e);
+	hs_records(&sh1, 0x0303, &m, 16384);
+	clear(&e);
+	clear(&m);
+	clear(&sh2);
+	ext_alpn(&e, (const char *[]){"mqtt"}, 1);
+	server_hello(&m, 0x0303, NULL, 0, 0, 0x009c, &e);
+	hs_records(&sh2, 0x0303, &m, 16384);
+
+	void *st = fresh(65536);
+	feed_buf(st, IW_DIR_TOSERVER, &ch1);
+	feed_buf(st, IW_DIR_TOSERVER, &ch2);
+	feed_buf(st, IW_DIR_TOCLIENT, &sh1);
+	feed_buf(st, IW_DIR_TOCLIENT, &sh2);
+	no_anomalies();
+	assert_int_equal(n_ev, 4);
+	assert_string_equal(evs[0].sni, "first.example");
+	assert_int_equal(evs[0].n_alpns, 2);
+	assert_int_equal(evs[0].version, 0x0304);
+
+	const struct got *c = &evs[1];
+	assert_int_equal(c->type, IW_TLS_CLIENT_HELLO);
+	assert_int_equal(c->legacy_version, 0x0301);
+	assert_int_equal(c->version, 0x0301); /* no supported_versions: the legacy one */
+	assert_int_equal(c->session_id_len, 0);
+	assert_string_equal(c->sni, NUL);
+	assert_list(&c->ciphers, (const uint16_t[]){0x002f}, 1);
+	assert_list(&c->extensions, NULL, 0);
+	assert_list(&c->versions, NULL, 0);
+	assert_list(&c->groups, NULL, 0);
+	assert_list(&c->sig_algs, NULL, 0);
+	assert_int_equal(c->n_pf, 0);
+	assert_int_equal(c->n_alpns, 0);
+	assert_string_equal(c->ja3, "769,47,,,");
+	assert_string_equal(c->ja3_hash, "b02be259814e870a469a20ce9b2a7900");
+	assert_string_equal(c->ja4, "t10i010000_ba72b8082249_000000000000");
+
+	assert_string_equal(evs[2].alpn, "h2");
+	const struct got *s = &evs[3];
+	assert_int_equal(s->type, IW_TLS_SERVER_HELLO);
+	assert_int_equal(s->version, 0x0303);
+	assert_list(&s->ciphers, (const uint16_t[]){0x009c}, 1);
+	assert_list(&s->extensions, (const uint16_t[]){0x0010}, 1);
+	assert_list(&s->versions, NULL, 0);
+	assert_string_equal(s->alpn, "mqtt");
+	assert_string_equal(s->ja3s, "771,156,16");
+	assert_string_equal(s->ja3s_hash, "2981049aa28c045a550c73180a9bfcaf");
+	P.state_free(st);
+}
+
 /* ---- certificates ---- */
 
 static void check_cert(const struct got *e, unsigned i, const uint8_t *der, size_t len, const char *sha,
@@ -1526,6 +1609,67 @@ static void test_client_certificate(void **state)
 	end_flow(st, IW_END_FIN);
 	assert_int_equal(n_ev, 5);
 	P.state_free(st);
+}
+
+/* Certificates are decoded into storage that is not cleared: a Certificate message of
+ * one empty certificate after one of two shows one certificate, undecodable, with the
+ * empty fingerprint of no bytes, not what was in that storage before. With the cache, the
+ * chain sent again is copied out of it (only the text its strings take) and reads as
+ * when decoded. glibc fills what malloc returns (M_PERTURB) so that a field shown
+ * unwritten cannot read as right; under ASan its own fill does that. */
+static void test_certificate_fewer_after_more(void **state)
+{
+	(void)state;
+	static struct buf m, chain, empty;
+	static const uint8_t none[1];
+#ifdef M_PERTURB
+	mallopt(M_PERTURB, 0x5a);
+#endif
+	clear(&m);
+	clear(&chain);
+	msg_cert(&m, srv_chain, srv_chain_len, 2);
+	hs_records(&chain, 0x0303, &m, 16384);
+	clear(&m);
+	clear(&empty);
+	msg_cert(&m, (const uint8_t *const[]){none}, (const size_t[]){0}, 1);
+	hs_records(&empty, 0x0303, &m, 16384);
+	for (int cached = 0; cached < 2; cached++) {
+		/* 256 slots: with 16 the two certificates share one and never hit */
+		cfg.x509_cache = cached ? iw_x509_cache_new(256) : NULL;
+		void *st = handshake12(false); /* its Certificate: srv_chain */
+		feed_buf(st, IW_DIR_TOCLIENT, &chain);
+		unsigned before = n_anom;
+		feed_buf(st, IW_DIR_TOCLIENT, &empty);
+		assert_int_equal(n_ev, 5);
+		for (unsigned k = 2; k < 4; k++) {
+			const struct got *e = &evs[k];
+			assert_int_equal(e->type, IW_TLS_CERTIFICATE);
+			assert_int_equal(e->n_certs, 2);
+			check_cert(e, 0, bench_cert_srv_aps1, sizeof(bench_cert_srv_aps1), SHA_SRV_APS1,
+			           "*.iot.ap-south-1.amazonaws.com");
+			check_cert(e, 1, bench_cert_srv_euw1, sizeof(bench_cert_srv_euw1), SHA_SRV_EUW1,
+			           "*.iot.eu-west-1.amazonaws.com");
+		}
+		const struct got *e = &evs[4];
+		assert_int_equal(e->type, IW_TLS_CERTIFICATE);
+		assert_int_equal(e->n_certs, 1);
+		assert_int_equal(e->certs_dropped, 0);
+		assert_false(e->cert_ok[0]);
+		assert_string_equal(e->cert_sha[0], "");
+		assert_string_equal(e->cert_cn[0], NUL);
+		assert_int_equal(n_anom, before + 1);
+		assert_string_equal(anomalies[before], "tls.bad_certificate");
+		P.state_free(st);
+		if (cached) {
+			assert_int_equal(iw_x509_cache_hits(cfg.x509_cache), 2);
+			assert_int_equal(iw_x509_cache_misses(cfg.x509_cache), 2);
+		}
+		iw_x509_cache_free(cfg.x509_cache);
+		cfg.x509_cache = NULL;
+	}
+#ifdef M_PERTURB
+	mallopt(M_PERTURB, 0);
+#endif
 }
 
 static void test_certificate_request_tls11(void **state)
@@ -2515,8 +2659,10 @@ int main(void)
 	    T(test_ja4_alpn),
 	    T(test_hello_variants),
 	    T(test_bad_hellos),
+	    T(test_second_hello_no_leftovers),
 	    T(test_certificates),
 	    T(test_client_certificate),
+	    T(test_certificate_fewer_after_more),
 	    T(test_certificate_request_tls11),
 	    T(test_certificate_limits),
 	    T(test_alert_clear),
