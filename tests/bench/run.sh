@@ -211,7 +211,8 @@ runs=$all_runs
 r_srv=$(awk -v t="$r_srv" -v n="$(echo $runs | wc -w)" 'BEGIN { printf "%.3f", t / n }')
 [ -n "${rpid:-}" ] && kill "$rpid" 2>/dev/null || true
 iw "$small" z || i_ok=no
-# the cost of one protocol's decoding: the same capture with its parser off
+# the cost of one protocol's decoding, and of the rule and device-state work its events
+# cause: the same capture with its parser off (its flows still classified)
 iw "$pcap" t --no-parser tls || i_ok=no
 iw "$pcap" d --no-parser dns || i_ok=no
 
@@ -270,13 +271,14 @@ function row(tool, p, s, pps, rss) {
 	printf "%-12s %10d %9.3f %12.0f %9.1f %9.3f %9.1f\n", tool, p, s, pps,
 		(pkts > 0 ? pps * bytes / pkts / 1e6 : 0), (b_pps > 0 ? pps / b_pps : 0), rss * 1024 / 1e6
 }
-# cost(NAME, SECONDS_WITHOUT, PACKETS): what decoding one protocol adds to the run, in
-# CPU seconds (least of five runs each way)
+# cost(NAME, SECONDS_WITHOUT, PACKETS): what decoding one protocol, with the work its
+# events cause downstream, adds to the run, in CPU seconds (least of five runs each way)
 function cost(name, without, n,    d) {
 	if (without <= 0)
 		return
 	d = i_cpu - without
-	printf "iotwatch: %s decoding %.3f s of %.3f s CPU (%.1f%%)", name, d, i_cpu, (i_cpu > 0 ? 100 * d / i_cpu : 0)
+	printf "iotwatch: %s decoding and the rules on its events %.3f s of %.3f s CPU (%.1f%%)", name, d, i_cpu,
+	       (i_cpu > 0 ? 100 * d / i_cpu : 0)
 	if (n + 0 > 0)
 		printf ", %.2f us per %s packet", (d > 0 ? d * 1e6 / n : 0), name
 	printf "\n"
