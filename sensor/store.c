@@ -238,7 +238,9 @@ static bool set_str(char **slot, uint32_t *hslot, const char *v)
 	uint32_t h = 2166136261u;
 	for (const char *p = v; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	if (*slot && h == *hslot)
+	/* the hash spares reading the string when it changed; an equal hash is only a hint
+	 * (FNV is easy to collide: a client id chosen to match would keep the old one) */
+	if (*slot && h == *hslot && !strcmp(*slot, v))
 		return false;
 	*hslot = h;
 	free(*slot);

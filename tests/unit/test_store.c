@@ -140,6 +140,26 @@ static void test_table_churn(void **state)
 	iw_store_free(st);
 }
 
+/* A device's client id changing to one with the same 32-bit FNV-1a hash
+ * ("dev-ml109vlk" and "dev-xnosy049" both hash to 0x67cf7c5d) is still a change. */
+static void test_identity_hash_collision(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(10);
+	const char *ids[] = {"dev-ml109vlk", "dev-xnosy049"};
+	for (unsigned i = 0; i < 2; i++) {
+		struct iw_device d = {.id = "gw-1", .ip = "10.0.0.1", .client_id = ids[i]};
+		struct iw_dev_seen s = {.dev = &d, .ts_us = T0 + i * S, .proto = 1u << IW_EV_MQTT};
+		iw_store_state(st)->ops->seen(iw_store_state(st), &s);
+	}
+	uint64_t n;
+	char *inv = inventory(st, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(inv, "\"client_id\":\"dev-xnosy049\""));
+	free(inv);
+	iw_store_free(st);
+}
+
 static void test_sets(void **state)
 {
 	(void)state;
@@ -242,8 +262,12 @@ static void test_claims(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_devices),   cmocka_unit_test(test_table_churn), cmocka_unit_test(test_sets),
-	    cmocka_unit_test(test_set_bound), cmocka_unit_test(test_claims),
+	    cmocka_unit_test(test_devices),
+	    cmocka_unit_test(test_table_churn),
+	    cmocka_unit_test(test_identity_hash_collision),
+	    cmocka_unit_test(test_sets),
+	    cmocka_unit_test(test_set_bound),
+	    cmocka_unit_test(test_claims),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
