@@ -15,6 +15,7 @@
 #define DAY_US        (86400ull * 1000000)
 #define SYNC_EVERY_US (900ull * 1000000) /* a device's last_seen reaches Redis this often */
 #define DEV_ADDRS     4                  /* addresses kept per device */
+#define DEV_ID_INLINE 32                 /* device ids shorter than this live in the record */
 
 /* ---- a hash of named nodes ---- */
 
@@ -120,7 +121,8 @@ static void table_del(struct table *t, struct node *n)
 /* What op_seen reads on every call comes first, in the record's first two cache lines
  * (the sensor prefetches those); the strings and addresses follow. */
 struct dev {
-	struct node n; /* key: the device id */
+	struct node n;          /* key: the device id, in id[] when it fits, else after the record */
+	char id[DEV_ID_INLINE]; /* in the line the lookup reads anyway: its strcmp costs no miss */
 	struct dev *prev, *next;
 	uint64_t last_us;
 	uint64_t writer_flow; /* the flow whose identity strings the record took last */
@@ -355,8 +357,9 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 			st->devices_evicted++;
 		}
 		size_t idlen = strlen(s->dev->id);
-		d = iw_calloc(1, sizeof(*d) + idlen + 1);
-		d->n.key = (char *)(d + 1);
+		bool inl = idlen < DEV_ID_INLINE;
+		d = iw_calloc(1, sizeof(*d) + (inl ? 0 : idlen + 1));
+		d->n.key = inl ? d->id : (char *)(d + 1);
 		memcpy(d->n.key, s->dev->id, idlen + 1);
 		d->n.hash = h;
 		d->first_us = s->ts_us;

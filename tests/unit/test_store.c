@@ -160,6 +160,36 @@ static void test_identity_hash_collision(void **state)
 	iw_store_free(st);
 }
 
+/* Ids of 31, 32 and 200 bytes (held in the record, and after it): each found again, not
+ * made twice, and written whole. */
+static void test_id_lengths(void **state)
+{
+	(void)state;
+	struct iw_store *st = mem(10);
+	char ids[3][201];
+	size_t lens[3] = {31, 32, 200};
+	for (unsigned i = 0; i < 3; i++) {
+		memset(ids[i], 'a' + i, lens[i]);
+		ids[i][lens[i]] = '\0';
+	}
+	for (unsigned round = 0; round < 2; round++)
+		for (unsigned i = 0; i < 3; i++)
+			seen(st, ids[i], "10.0.0.1", T0 + (round * 3 + i) * S, 1u << IW_EV_MQTT);
+	struct iw_store_stats ss;
+	iw_store_stats(st, &ss);
+	assert_int_equal(ss.devices, 3);
+	uint64_t n;
+	char *inv = inventory(st, &n);
+	assert_int_equal(n, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		char want[640];
+		snprintf(want, sizeof(want), "\"device\":\"%s\"", ids[i]);
+		assert_non_null(strstr(inv, want));
+	}
+	free(inv);
+	iw_store_free(st);
+}
+
 static void test_sets(void **state)
 {
 	(void)state;
@@ -265,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(test_devices),
 	    cmocka_unit_test(test_table_churn),
 	    cmocka_unit_test(test_identity_hash_collision),
+	    cmocka_unit_test(test_id_lengths),
 	    cmocka_unit_test(test_sets),
 	    cmocka_unit_test(test_set_bound),
 	    cmocka_unit_test(test_claims),
