@@ -26,6 +26,7 @@
 
 #include "alloc.h"
 #include "digest.h"
+#include "fmt.h"
 #include "parser.h"
 
 #define REC_MAX     (16384 + 2048) /* largest record body RFC 5246 allows (ciphertext) */
@@ -280,14 +281,9 @@ static void sb_put(struct sbuf *s, const char *t)
 /* Decimal by hand: a ClientHello's JA3 string has a hundred numbers. */
 static void sb_uint(struct sbuf *s, unsigned v)
 {
-	char t[12];
-	char *o = t + sizeof(t) - 1;
-	*o = '\0';
-	do {
-		*--o = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	sb_put(s, o);
+	char t[IW_FMT_U64_MAX + 1];
+	t[iw_fmt_u64(t, v)] = '\0';
+	sb_put(s, t);
 }
 
 /* Decimal values without GREASE, dash-joined (JA3). */

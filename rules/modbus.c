@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../parsers/alloc.h"
+#include "../parsers/fmt.h"
 #include "rule.h"
 
 #define MB_SHOWN      16    /* writes listed in the evidence */
@@ -387,21 +388,6 @@ static const char *fc_name(const struct iw_ev_modbus *m)
 	}
 }
 
-/* Writes sep and then v in decimal (at most 11 bytes, no NUL); returns the bytes written. */
-static size_t put_uint(char *out, char sep, uint32_t v)
-{
-	char d[10];
-	size_t k = 0;
-	do {
-		d[k++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	out[0] = sep;
-	for (size_t i = 0; i < k; i++)
-		out[1 + i] = d[k - 1 - i];
-	return k + 1;
-}
-
 static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, const struct mb_judged *j,
                          unsigned n_judged)
 {
@@ -412,8 +398,10 @@ static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, con
 	/* "<server>/<unit>/<function>", by hand: this runs for every write, alerted or not */
 	size_t n = strlen(server);
 	memcpy(subject, server, n);
-	n += put_uint(subject + n, '/', m->unit_id);
-	n += put_uint(subject + n, '/', m->function);
+	subject[n++] = '/';
+	n += iw_fmt_u64(subject + n, m->unit_id);
+	subject[n++] = '/';
+	n += iw_fmt_u64(subject + n, m->function);
 	subject[n] = '\0';
 	if (ctx->alerted != NULL &&
 	    ctx->alerted(ctx, "modbus.unauthorized_write", ev->device.id, subject, ev->ts_us))

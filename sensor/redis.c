@@ -30,6 +30,7 @@
 
 #include "../parsers/alloc.h"
 #include "../parsers/clock.h"
+#include "../parsers/fmt.h"
 
 #define OBUF_MAX           (64u << 20) /* unsent bytes past which new commands are dropped */
 #define BACKOFF_MIN_MS     1000
@@ -176,14 +177,8 @@ static void become_up(struct iw_redis *r)
 /* "<type><n>\r\n" at o; returns the end. */
 static char *resp_len(char *o, char type, size_t n)
 {
-	char d[24];
-	int k = 0;
-	do
-		d[k++] = (char)('0' + n % 10);
-	while ((n /= 10) != 0);
 	*o++ = type;
-	while (k)
-		*o++ = d[--k];
+	o += iw_fmt_u64(o, n);
 	*o++ = '\r';
 	*o++ = '\n';
 	return o;
