@@ -158,6 +158,22 @@ static void mx_resp(struct mx *x, uint8_t unit, uint8_t fc, uint16_t address, ui
 	}
 }
 
+/* The server's exception to a paired request of function fc for n addresses at address. */
+static void mx_exc(struct mx *x, uint8_t unit, uint8_t fc, uint8_t code, uint16_t address, uint16_t n)
+{
+	struct iw_ev_modbus *m = &x->ev.u.modbus;
+	memset(m, 0, sizeof(*m));
+	m->type = IW_MODBUS_EXCEPTION;
+	m->unit_id = unit;
+	m->function = fc;
+	m->exception_code = code;
+	m->has_request = true;
+	m->req_function = fc;
+	m->req_has_address = m->req_has_quantity = true;
+	m->req_address = address;
+	m->req_quantity = n;
+}
+
 /* ---- tests ---- */
 
 static void test_off_without_writers(void **state)
@@ -470,22 +486,11 @@ static void test_runs_across_blocks(void **state)
 	mx_req(&rogue, 1, 15, 127, 2, 1); /* coils 127 | 128 */
 	rh_event(h, &rogue.ev);
 	assert_true(rh_has(h, 4, "\"writes\":[\"127: 0 -> 1\",\"128: 1 -> 0\"]"));
-	/* the allowed writer's write of 90..99 refused: those ten forgotten, 89 and 100 kept */
-	mx_req(&hmi, 2, 16, 90, 10, 5);
+	/* unit 2: 80..127 read, then the allowed writer's write of 90..129 refused: forgotten
+	 * on both sides of the block edge at 128; 89 kept */
+	mx_resp(&hmi, 2, 3, 80, 48, 2000); /* 80..127 = 2000..2047 */
 	rh_event(h, &hmi.ev);
-	mx_resp(&hmi, 2, 3, 80, 48, 2000); /* unit 2: 80..127 = 2000..2047 */
-	rh_event(h, &hmi.ev);
-	struct iw_ev_modbus *m = &hmi.ev.u.modbus;
-	memset(m, 0, sizeof(*m));
-	m->type = IW_MODBUS_EXCEPTION;
-	m->unit_id = 2;
-	m->function = 16;
-	m->exception_code = 4;
-	m->has_request = true;
-	m->req_function = 16;
-	m->req_has_address = m->req_has_quantity = true;
-	m->req_address = 60 + 30; /* 90..129: across the edge at 128 */
-	m->req_quantity = 40;
+	mx_exc(&hmi, 2, 16, 4, 90, 40);
 	rh_event(h, &hmi.ev);
 	mx_flow(&rogue, rogue_ip[5], "10.0.0.5");
 	mx_req(&rogue, 2, 16, 89, 1, 1);
@@ -626,17 +631,7 @@ static void test_refused_write_forgotten(void **state)
 	rh_event(h, &hmi.ev);
 	mx_req(&hmi, 1, 16, 10, 2, 7); /* allowed writer sets 10, 11 ... */
 	rh_event(h, &hmi.ev);
-	struct iw_ev_modbus *m = &hmi.ev.u.modbus; /* ... and the server refuses */
-	memset(m, 0, sizeof(*m));
-	m->type = IW_MODBUS_EXCEPTION;
-	m->unit_id = 1;
-	m->function = 16;
-	m->exception_code = 2;
-	m->has_request = true;
-	m->req_function = 16;
-	m->req_has_address = m->req_has_quantity = true;
-	m->req_address = 10;
-	m->req_quantity = 2;
+	mx_exc(&hmi, 1, 16, 2, 10, 2); /* ... and the server refuses */
 	rh_event(h, &hmi.ev);
 	mx_flow(&rogue, "10.0.0.66", "10.0.0.5");
 	mx_req(&rogue, 1, 16, 10, 4, 1);
