@@ -454,7 +454,7 @@ static void test_runs_across_blocks(void **state)
 	struct mx hmi, rogue;
 	/* each write from its own client: one alert per (writer, server/unit/function) a day */
 	const char *rogue_ip[] = {"10.0.0.61", "10.0.0.62", "10.0.0.63", "10.0.0.64", "10.0.0.65",
-	                          "10.0.0.66", "10.0.0.67", "10.0.0.68", "10.0.0.69"};
+	                          "10.0.0.66", "10.0.0.67", "10.0.0.68", "10.0.0.69", "10.0.0.70"};
 	mx_flow(&hmi, "10.0.0.10", "10.0.0.5");
 	mx_resp(&hmi, 1, 3, 60, 72, 1000); /* 60..131 = 1000..1071: three blocks */
 	rh_event(h, &hmi.ev);
@@ -486,9 +486,9 @@ static void test_runs_across_blocks(void **state)
 	mx_req(&rogue, 1, 15, 127, 2, 1); /* coils 127 | 128 */
 	rh_event(h, &rogue.ev);
 	assert_true(rh_has(h, 4, "\"writes\":[\"127: 0 -> 1\",\"128: 1 -> 0\"]"));
-	/* unit 2: 80..127 read, then the allowed writer's write of 90..129 refused: forgotten
-	 * on both sides of the block edge at 128; 89 kept */
-	mx_resp(&hmi, 2, 3, 80, 48, 2000); /* 80..127 = 2000..2047 */
+	/* unit 2: 80..139 read, then the allowed writer's write of 90..129 refused: forgotten
+	 * on both sides of the block edge at 128; 89 and 130 kept */
+	mx_resp(&hmi, 2, 3, 80, 60, 2000); /* 80..139 = 2000..2059 */
 	rh_event(h, &hmi.ev);
 	mx_exc(&hmi, 2, 16, 4, 90, 40);
 	rh_event(h, &hmi.ev);
@@ -497,8 +497,9 @@ static void test_runs_across_blocks(void **state)
 	rh_event(h, &rogue.ev);
 	assert_true(rh_has(h, 5, "\"writes\":[\"89: 2009 -> 1\"]"));
 	mx_flow(&rogue, rogue_ip[6], "10.0.0.5");
-	mx_req(&rogue, 2, 15, 90, 1, 1); /* coils: another space, nothing known */
+	mx_req(&rogue, 2, 6, 129, 1, 1);
 	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 6, "\"writes\":[\"129: ? -> 1\"]"));
 	mx_flow(&rogue, rogue_ip[7], "10.0.0.5");
 	mx_req(&rogue, 2, 6, 127, 1, 1);
 	rh_event(h, &rogue.ev);
@@ -507,7 +508,11 @@ static void test_runs_across_blocks(void **state)
 	mx_req(&rogue, 2, 6, 90, 1, 1);
 	rh_event(h, &rogue.ev);
 	assert_true(rh_has(h, 8, "\"writes\":[\"90: ? -> 1\"]"));
-	assert_int_equal(rh_n(h), 9);
+	mx_flow(&rogue, rogue_ip[9], "10.0.0.5");
+	mx_req(&rogue, 2, 6, 130, 1, 1);
+	rh_event(h, &rogue.ev);
+	assert_true(rh_has(h, 9, "\"writes\":[\"130: 2050 -> 1\"]"));
+	assert_int_equal(rh_n(h), 10);
 	rh_free(h);
 }
 
