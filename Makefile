@@ -16,7 +16,7 @@ PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS     ?= -O2 -g
 WARN       := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
 ALL_CFLAGS  = $(WARN) -D_GNU_SOURCE -DIW_VERSION='"$(VERSION)"' -I. $(PKG_CFLAGS) $(CFLAGS)
-LIBS        = $(PKG_LIBS) -lm
+LIBS        = $(PKG_LIBS) -lm -pthread
 
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -152,7 +152,7 @@ fuzz-build:
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$n"; \
 	  extra=""; [ $$n = fuzz_pcap ] && extra="$(FUZZ_PCAPSRC)"; [ $$n = fuzz_pcapfile ] && extra=sensor/pcapfile.c; \
-	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(FUZZ_LIBSRC) $$extra $(PKG_LIBS) -lm; done
+	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$n $$f $(FUZZ_LIBSRC) $$extra $(PKG_LIBS) -lm -pthread; done
 
 fuzz: fuzz-build
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \

@@ -2,8 +2,10 @@
  * and live interfaces (promiscuous, immediate mode, BPF), polled together, all through
  * libpcap but one case: a classic pcap file replayed without a filter is read by
  * pcapfile.c, whose records stay put while later ones are read, so that the sensor
- * decodes AHEAD frames ahead and their flows are in the cache at their turn
- * (IOTWATCH_READER=libpcap in the environment turns that off, for comparisons). */
+ * decodes AHEAD frames ahead and their flows are in the cache at their turn, and whose
+ * thread reads the file on another core when there is one (IOTWATCH_READER=libpcap in
+ * the environment turns all that off, IOTWATCH_READER=inline only the thread: for
+ * comparisons). */
 #include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
@@ -87,6 +89,9 @@ static void replay_fast(struct iw_sensor *s, int fd, int dlt, const struct iw_ca
 		damaged(s, files[i], perr);
 		return;
 	}
+	const char *env = getenv("IOTWATCH_READER");
+	if (!(env && !strcmp(env, "inline")) && sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		iw_pcapfile_read_ahead(pf);
 	struct iw_ahead ring[AHEAD + 1];
 	unsigned head = 0, have = 0;
 	uint64_t k = 0;

@@ -1,8 +1,9 @@
 /* pcapfile.h - a reader of classic pcap files (pcap-savefile(5): microsecond and
  * nanosecond, either byte order) for the replay path. libpcap copies every record twice
  * (kernel to stdio, stdio to its buffer) and hands out one record at a time; this reads
- * large blocks into two alternating buffers, so a record stays where it is while the
- * next ones are read, and the sensor can decode and look up a few packets ahead.
+ * large blocks into a ring of buffers, so a record stays where it is while the next ones
+ * are read, and the sensor can decode and look up a few packets ahead. A thread of its
+ * own can read the blocks ahead (iw_pcapfile_read_ahead), off the caller's core.
  *
  * It reads records as libpcap 1.10 does: a caplen above 262144 is an error, a caplen
  * above the file's snapshot length is cut to it (the rest skipped), a record cut short
@@ -22,11 +23,12 @@
 #define IW_PCAPFILE_MAX_CAPLEN 262144u /* libpcap's MAXIMUM_SNAPLEN */
 
 /* Where the bytes come from: read(2) on a file, or memory in the fuzz target. Returns
- * bytes read (0 at the end) or -1 with errno set. */
+ * bytes read (0 at the end) or -1 with errno set. After iw_pcapfile_read_ahead() it is
+ * called from the reader's thread, one call at a time. */
 typedef ssize_t (*iw_pcapfile_read_fn)(void *arg, void *buf, size_t n);
 
 struct iw_pcaprec {
-	const uint8_t *data; /* valid until two buffers' worth of records later (see above) */
+	const uint8_t *data; /* valid while the next IW_PCAPFILE_KEEP records are read */
 	uint32_t caplen, len;
 	uint64_t ts_us;
 };
@@ -47,6 +49,13 @@ unsigned iw_pcapfile_linktype(const struct iw_pcapfile *p);
 #define IW_PCAPFILE_KEEP 4
 int iw_pcapfile_next(struct iw_pcapfile *p, struct iw_pcaprec *r, char *err, size_t errlen);
 
+/* Starts a thread that reads the file ahead into the free buffers while the caller
+ * parses, with every signal blocked. The records and errors handed out are the same.
+ * False when it cannot start (the reader goes on reading in the caller's thread) or
+ * when the whole file is already read. */
+bool iw_pcapfile_read_ahead(struct iw_pcapfile *p);
+
+/* Stops the thread, if one runs, and frees the reader. */
 void iw_pcapfile_free(struct iw_pcapfile *p);
 
 /* Whether a file's first bytes (at least 24) are a classic pcap header whose link type

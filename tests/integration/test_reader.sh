@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # test_reader.sh - the replay reader of classic pcap files (sensor/pcapfile.c, with the
-# sensor decoding frames ahead of their turn) against libpcap's (IOTWATCH_READER=libpcap):
+# sensor decoding frames ahead of their turn, and its thread reading the file ahead)
+# against libpcap's (IOTWATCH_READER=libpcap) and against itself without the thread
+# (IOTWATCH_READER=inline):
 #   - every capture of pcaps/ and of ../shared/pcaps-public/ (when there) replayed both
 #     ways gives the same events, alerts, device inventory and counters, byte for byte
 #     (the stats record's timing fields aside); at least one classic pcap file took the
 #     new reader and, when public captures are there, at least one pcapng file did not;
-#   - the bench generator's capture (10000 devices, 20000 packets) both ways, with every
-#     rule on: the same alerts and events;
+#   - the bench generator's capture (10000 devices, 20000 packets, 3 MB: many of the
+#     reader's blocks) all three ways, with every rule on: the same alerts and events; and
+#     the same capture cut inside a record far into the file: read up to the damage the
+#     same three ways, said once;
 #   - damaged files: one cut inside a record's data and one inside a record's header are
 #     read up to the damage both ways (the same events), and both readers say so once on
 #     stderr with libpcap's words;
@@ -87,13 +91,17 @@ fi
 gcc -O2 -std=c11 -o "$T/gen" tests/bench/gen.c && "$T/gen" -o "$T/gen.pcap" -n 20000 -s 7 >/dev/null
 run "$T/a" "" -r "$T/gen.pcap" -c tests/bench/rules.yaml
 run "$T/b" libpcap -r "$T/gen.pcap" -c tests/bench/rules.yaml
+run "$T/c" inline -r "$T/gen.pcap" -c tests/bench/rules.yaml
 na=$(wc -l <"$T/a.al")
-check "generated fleet (20000 packets, every rule on): the same alerts and events both ways" \
-	"$(same "$T/a" "$T/b" && [ "$na" -gt 0 ] && echo 0 || echo 1)" "$na alerts, $(wc -l <"$T/a.ev") events"
+check "generated fleet (20000 packets, every rule on): the same alerts and events all three ways" \
+	"$(same "$T/a" "$T/b" && same "$T/a" "$T/c" && [ "$na" -gt 0 ] && echo 0 || echo 1)" "$na alerts, $(wc -l <"$T/a.ev") events"
 
 # damaged files: cut inside the data of a record, and inside a record header
 size=$(stat -c %s pcaps/demo.pcap)
-python3 - pcaps/demo.pcap "$T/cut-data.pcap" "$T/cut-hdr.pcap" <<'EOF'
+# cut IN N DATA HDR: IN cut inside the data of its record N (into DATA) and inside that
+# record's header (into HDR)
+cut() {
+	python3 - "$@" <<'EOF'
 import struct, sys
 b = open(sys.argv[1], 'rb').read()
 e = '<' if struct.unpack('<I', b[:4])[0] in (0xa1b2c3d4, 0xa1b23c4d) else '>'
@@ -101,19 +109,31 @@ off, n, cuts = 24, 0, []
 while off + 16 <= len(b):
     caplen = struct.unpack(e + 'I', b[off + 8:off + 12])[0]
     n += 1
-    if n == 100:
-        cuts = [off + 16 + caplen // 2, off + 7]  # inside record 100's data; inside its header
+    if n == int(sys.argv[2]):
+        cuts = [off + 16 + caplen // 2, off + 7]
         break
     off += 16 + caplen
-open(sys.argv[2], 'wb').write(b[:cuts[0]])
-open(sys.argv[3], 'wb').write(b[:cuts[1]])
+open(sys.argv[3], 'wb').write(b[:cuts[0]])
+open(sys.argv[4], 'wb').write(b[:cuts[1]])
 EOF
+}
+cut pcaps/demo.pcap 100 "$T/cut-data.pcap" "$T/cut-hdr.pcap"
 for c in data hdr; do
 	run "$T/a" "" -r "$T/cut-$c.pcap"
 	run "$T/b" libpcap -r "$T/cut-$c.pcap"
 	said=$(grep -c 'stopped reading this file' "$T/a.err")
 	check "a file cut inside a record's $c: read up to the damage the same both ways, said once" \
 		"$(same "$T/a" "$T/b" && [ "$said" -eq 1 ] && echo 0 || echo 1)" "$(grep 'stopped reading' "$T/a.err" | head -n 1)"
+done
+
+cut "$T/gen.pcap" 15000 "$T/gcut-data.pcap" "$T/gcut-hdr.pcap"
+for c in data hdr; do
+	run "$T/a" "" -r "$T/gcut-$c.pcap"
+	run "$T/b" libpcap -r "$T/gcut-$c.pcap"
+	run "$T/c" inline -r "$T/gcut-$c.pcap"
+	said=$(grep -c 'stopped reading this file' "$T/a.err")
+	check "the generated capture cut inside record 15000's $c: the same all three ways, said once" \
+		"$(same "$T/a" "$T/b" && same "$T/a" "$T/c" && [ "$said" -eq 1 ] && echo 0 || echo 1)" "$(grep 'stopped reading' "$T/a.err" | head -n 1)"
 done
 
 # stdin: libpcap reads it, whatever the environment says

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -205,7 +206,7 @@ static ssize_t mem_read(void *arg, void *buf, size_t n)
 	if (s->fail_errno && want > s->fail_at - s->off)
 		want = s->fail_at - s->off;
 	memcpy(buf, s->d + s->off, want);
-	s->off += want;
+	__atomic_store_n(&s->off, s->off + want, __ATOMIC_RELEASE); /* test_read_ahead watches it */
 	return (ssize_t)want;
 }
 
@@ -267,16 +268,19 @@ static void run_free(struct run *w)
 	w->r = NULL;
 }
 
-/* Reads d with pcapfile.c (reads shaped by rng; 0 for whole reads) and checks every record
- * and the end against libpcap's run, and after each record that the KEEP before it are
- * intact. */
-static void iw_compare(const uint8_t *d, size_t n, const struct run *want, uint32_t rng)
+/* Reads d with pcapfile.c (reads shaped by rng; 0 for whole reads; with its read-ahead
+ * thread when ahead) and checks every record and the end against libpcap's run, and after
+ * each record that the KEEP before it are intact: with the thread, a buffer given back too
+ * early is written over while the test reads. */
+static void iw_compare(const uint8_t *d, size_t n, const struct run *want, uint32_t rng, bool ahead)
 {
 	struct src s = {.d = d, .n = n, .rng = rng};
 	char err[200];
 	struct iw_pcapfile *p = iw_pcapfile_new(mem_read, &s, err, sizeof(err));
 	if (!p)
 		fail_msg("iw_pcapfile_new: %s", err);
+	if (ahead)
+		iw_pcapfile_read_ahead(p);
 	const uint8_t *kept[KEEP + 1] = {0};
 	struct iw_pcaprec r;
 	size_t i = 0;
@@ -317,9 +321,10 @@ static struct run compare(const uint8_t *d, size_t n)
 	assert_true(iw_pcapfile_usable(d, n));
 	struct run w;
 	libpcap_read(d, n, &w);
-	iw_compare(d, n, &w, 0);
-	iw_compare(d, n, &w, 0x9e3779b9u ^ (uint32_t)n);
-	iw_compare(d, n, &w, 0x2545f491u + (uint32_t)n * 7u);
+	iw_compare(d, n, &w, 0, false);
+	iw_compare(d, n, &w, 0x9e3779b9u ^ (uint32_t)n, false);
+	iw_compare(d, n, &w, 0, true);
+	iw_compare(d, n, &w, 0x2545f491u + (uint32_t)n * 7u, true);
 	return w;
 }
 
@@ -702,6 +707,8 @@ static void test_read_errors(void **state)
 		struct src s2 = {.d = f.b, .n = f.n, .rng = 99, .fail_at = at, .fail_errno = EIO};
 		struct iw_pcapfile *p = iw_pcapfile_new(mem_read, &s2, err, sizeof(err));
 		assert_non_null(p);
+		if ((at - f.at[1]) % 2) /* the same with the thread, which finds the error first */
+			iw_pcapfile_read_ahead(p);
 		/* the first record may already be read in whole */
 		int rc = iw_pcapfile_next(p, &r, err, sizeof(err));
 		if (rc == 1) {
@@ -715,6 +722,66 @@ static void test_read_errors(void **state)
 		assert_non_null(strstr(err, "error reading dump file"));
 		iw_pcapfile_free(p);
 	}
+	file_free(&f);
+}
+
+/* The read-ahead thread: it reads ahead of the records handed out, at most a bounded
+ * stretch, and stops cleanly when the reader is freed with the stretch full or part way;
+ * a file read whole by the first block gets no thread. */
+static void test_read_ahead(void **state)
+{
+	(void)state;
+	struct file f;
+	header(&f, false, MAGIC_US, 0, 1);
+	record(&f, 1, 1, 100, 100, 1);
+	char err[200];
+	struct src s = {.d = f.b, .n = f.n};
+	struct iw_pcapfile *p = iw_pcapfile_new(mem_read, &s, err, sizeof(err));
+	assert_non_null(p);
+	assert_false(iw_pcapfile_read_ahead(p));
+	iw_pcapfile_free(p);
+	file_free(&f);
+
+	header(&f, false, MAGIC_US, 0, 1);
+	uint32_t nrec = 20000;
+	for (uint32_t i = 0; i < nrec; i++)
+		record(&f, i, i, 1000, 1000, i);
+	size_t sizes[3] = {0, 0, 0};
+	for (int round = 0; round < 3; round++) {
+		struct src s2 = {.d = f.b, .n = f.n};
+		p = iw_pcapfile_new(mem_read, &s2, err, sizeof(err));
+		assert_non_null(p);
+		size_t first = __atomic_load_n(&s2.off, __ATOMIC_ACQUIRE);
+		assert_true(first < f.n);
+		assert_true(iw_pcapfile_read_ahead(p));
+		/* no record taken yet: the thread reads on until its buffers are full, then waits */
+		size_t off = first, was;
+		int still = 0;
+		for (int ms = 0; ms < 5000 && still < 20; ms++) {
+			struct timespec t = {0, 1000000};
+			nanosleep(&t, NULL);
+			was = off;
+			off = __atomic_load_n(&s2.off, __ATOMIC_ACQUIRE);
+			still = off == was && off > first ? still + 1 : 0;
+		}
+		assert_true(off > first);
+		assert_true(off < f.n);
+		sizes[round] = off;
+		struct iw_pcaprec r;
+		uint32_t take = round == 0 ? 0 : round == 1 ? 3000 : nrec;
+		for (uint32_t i = 0; i < take; i++) {
+			assert_int_equal(iw_pcapfile_next(p, &r, err, sizeof(err)), 1);
+			assert_int_equal(r.ts_us, (uint64_t)i * 1000000u + i);
+		}
+		if (take == nrec) {
+			assert_int_equal(iw_pcapfile_next(p, &r, err, sizeof(err)), 0);
+			assert_int_equal(__atomic_load_n(&s2.off, __ATOMIC_ACQUIRE), f.n);
+		}
+		iw_pcapfile_free(p); /* joins the thread, waiting or reading */
+	}
+	/* the stretch read ahead is the same bounded size each time */
+	assert_int_equal(sizes[0], sizes[1]);
+	assert_int_equal(sizes[1], sizes[2]);
 	file_free(&f);
 }
 
@@ -733,6 +800,7 @@ int main(void)
 	    cmocka_unit_test(test_accepted_linktypes),
 	    cmocka_unit_test(test_usable_refuses),
 	    cmocka_unit_test(test_read_errors),
+	    cmocka_unit_test(test_read_ahead),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
