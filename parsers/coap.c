@@ -9,10 +9,11 @@
  * One event per message; requests and responses of a flow are matched by token (and
  * message id for piggybacked ACKs) in a bounded table; Observe registrations keep their
  * entry so notifications find their uri; block-wise transfers are summed in a bounded
- * table and reported once complete. A flow starts with a small header only: the request
- * table is allocated on the first request (REQS_INIT entries, doubling up to MAX_REQS), a
- * request's uri lives in a buffer its slot keeps for reuse, and the block-wise table is
- * allocated on the first block of a transfer (XFERS_INIT, doubling up to MAX_XFERS).
+ * table and reported once complete. A flow starts with a header and REQS_INIT request
+ * slots in one allocation; a table of more is allocated when those are not enough
+ * (doubling up to MAX_REQS), a request's uri lives in a buffer its slot keeps for reuse,
+ * and the block-wise table is allocated on the first block of a transfer (XFERS_INIT,
+ * doubling up to MAX_XFERS).
  * Per-message scratch (uri, location, preview) lives on coap_parse's stack. */
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 #include "parser.h"
 
 #define MAX_REQS    64  /* outstanding requests (and observations) per flow */
-#define REQS_INIT   4   /* request slots allocated on a flow's first request */
+#define REQS_INIT   4   /* request slots in the flow's state itself */
 #define MAX_XFERS   8   /* block-wise transfers in progress per flow */
 #define XFERS_INIT  2   /* transfer slots allocated on a flow's first block */
 #define REQ_URI     96  /* uri bytes kept per outstanding request */
@@ -458,10 +459,13 @@ struct xfer {
 
 struct coap_state {
 	uint64_t seq;
-	struct req *reqs;   /* n_reqs slots, NULL until the first request */
+	struct req *reqs;   /* n_reqs slots: none until the first request, then inl, then the heap */
 	struct xfer *xfers; /* n_xfers slots, NULL until the first block */
 	uint32_t max_items, payload_preview;
 	uint8_t n_reqs, n_xfers;
+	/* the first REQS_INIT request slots, on the lines after the header's: a flow's
+	 * request is matched without another allocation's cache miss */
+	struct req inl[REQS_INIT];
 };
 
 static void *coap_state_new(const struct iw_parser_cfg *cfg)
@@ -477,14 +481,17 @@ static void coap_state_free(void *st)
 	struct coap_state *s = st;
 	for (unsigned i = 0; i < s->n_reqs; i++)
 		free(s->reqs[i].uri);
-	free(s->reqs);
+	if (s->reqs != s->inl)
+		free(s->reqs);
 	free(s->xfers);
 	free(s);
 }
 
 /* Grows a table of n slots of size sz to twice as many (init when empty), at most max;
- * the new slots are zeroed. Returns the old count (the first new slot), or n when full. */
-static unsigned table_grow(void **t, uint8_t *n, size_t sz, unsigned init, unsigned max)
+ * the new slots are zeroed. A table with inl starts there (init zeroed slots) and moves
+ * to the heap when it grows beyond. Returns the old count (the first new slot), or n
+ * when full. */
+static unsigned table_grow(void **t, uint8_t *n, size_t sz, unsigned init, unsigned max, void *inl)
 {
 	unsigned old = *n;
 	if (old >= max)
@@ -492,7 +499,18 @@ static unsigned table_grow(void **t, uint8_t *n, size_t sz, unsigned init, unsig
 	unsigned cap = old ? old * 2 : init;
 	if (cap > max)
 		cap = max;
-	void *nt = iw_realloc(*t, cap * sz);
+	if (!old && inl) {
+		*t = inl;
+		*n = (uint8_t)cap;
+		return 0;
+	}
+	void *nt;
+	if (inl && *t == inl) {
+		nt = iw_malloc(cap * sz);
+		memcpy(nt, inl, old * sz);
+	} else {
+		nt = iw_realloc(*t, cap * sz);
+	}
 	memset((char *)nt + old * sz, 0, (cap - old) * sz);
 	*t = nt;
 	*n = (uint8_t)cap;
@@ -751,7 +769,7 @@ static struct req *req_slot(struct coap_state *s, int dir, const struct iw_ev_co
 	}
 	if (fr != NULL)
 		return fr;
-	unsigned i = table_grow((void **)&s->reqs, &s->n_reqs, sizeof(*s->reqs), REQS_INIT, MAX_REQS);
+	unsigned i = table_grow((void **)&s->reqs, &s->n_reqs, sizeof(*s->reqs), REQS_INIT, MAX_REQS, s->inl);
 	return i < s->n_reqs ? &s->reqs[i] : old;
 }
 
@@ -812,7 +830,7 @@ static struct xfer *xfer_block(struct coap_state *s, unsigned which, const char 
 			}
 			if (x == NULL) {
 				unsigned i = table_grow((void **)&s->xfers, &s->n_xfers, sizeof(*s->xfers),
-				                        XFERS_INIT, MAX_XFERS);
+				                        XFERS_INIT, MAX_XFERS, NULL);
 				x = i < s->n_xfers ? &s->xfers[i] : old;
 			}
 		}

@@ -13,7 +13,6 @@
  * block. A write the server refused (an exception answering it) leaves the value
  * unknown. */
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -388,6 +387,33 @@ static const char *fc_name(const struct iw_ev_modbus *m)
 	}
 }
 
+/* A bounded string built by hand: an alert of this rule comes with most rogue writes, and
+ * snprintf's thousand instructions a call were a tenth of the rule's time. */
+struct out {
+	char *b;
+	size_t n, cap; /* cap counts the NUL; what does not fit is cut */
+};
+
+static void out_mem(struct out *o, const char *s, size_t k)
+{
+	if (k > o->cap - 1 - o->n)
+		k = o->cap - 1 - o->n;
+	memcpy(o->b + o->n, s, k);
+	o->n += k;
+	o->b[o->n] = '\0';
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	out_mem(o, s, strlen(s));
+}
+
+static void out_uint(struct out *o, uint64_t v)
+{
+	char d[IW_FMT_U64_MAX];
+	out_mem(o, d, iw_fmt_u64(d, v));
+}
+
 static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, const struct mb_judged *j,
                          unsigned n_judged)
 {
@@ -411,18 +437,34 @@ static void unauthorized(struct iw_rule_ctx *ctx, const struct iw_event *ev, con
 	uint32_t quantity = m->function == 23                        ? m->write_quantity
 	                    : m->function == 15 || m->function == 16 ? m->quantity
 	                                                             : 1;
-	snprintf(msg, sizeof(msg), "%s, not an allowed writer, sent %s at %u to %s unit %u", writer, fname,
-	         (unsigned)address, server, (unsigned)m->unit_id);
+	/* "<writer>, not an allowed writer, sent <function> at <address> to <server> unit <unit>" */
+	struct out o = {msg, 0, sizeof(msg)};
+	out_str(&o, writer);
+	out_str(&o, ", not an allowed writer, sent ");
+	out_str(&o, fname);
+	out_str(&o, " at ");
+	out_uint(&o, address);
+	out_str(&o, " to ");
+	out_str(&o, server);
+	out_str(&o, " unit ");
+	out_uint(&o, m->unit_id);
 
-	char lines[MB_SHOWN][40];
+	/* "<address>: <old> -> <new>", "?" for a value not known */
+	char lines[MB_SHOWN][24];
 	const char *writes[MB_SHOWN];
 	for (unsigned i = 0; i < n_judged; i++) {
-		char old[8] = "?", val[8] = "?";
+		struct out l = {lines[i], 0, sizeof(lines[i])};
+		out_uint(&l, j[i].address);
+		out_str(&l, ": ");
 		if (j[i].has_old)
-			snprintf(old, sizeof(old), "%u", (unsigned)j[i].old_value);
+			out_uint(&l, j[i].old_value);
+		else
+			out_str(&l, "?");
+		out_str(&l, " -> ");
 		if (j[i].has_new)
-			snprintf(val, sizeof(val), "%u", (unsigned)j[i].new_value);
-		snprintf(lines[i], sizeof(lines[i]), "%u: %s -> %s", (unsigned)j[i].address, old, val);
+			out_uint(&l, j[i].new_value);
+		else
+			out_str(&l, "?");
 		writes[i] = lines[i];
 	}
 

@@ -286,6 +286,8 @@ static void device_seen(struct iw_sensor *s, struct iw_flow *f, const struct iw_
 	if (ev->kind == IW_EV_FLOW) /* only its last packet is new, and only after a second */
 		news = !f || !f->dev_seen_us || ev->u.flow.end_us >= f->dev_seen_us + 1000000;
 	if (f && !news) {
+		if (ev->kind == IW_EV_FLOW) /* the flow's word came less than a second before */
+			return;
 		if (f->dev_seen_us && (f->dev_protos & bit) && ev->ts_us >= f->dev_seen_us &&
 		    ev->ts_us - f->dev_seen_us < DEVICE_SEEN_EVERY_US)
 			return;

@@ -547,6 +547,38 @@ static void test_eviction(void **state)
 	iw_parser_coap.state_free(st);
 }
 
+/* Requests outstanding past the slots in the flow's state (four): the table moves to the
+ * heap with every request, its uri and its token, and each response matches its own,
+ * answered in the reverse order; then the slots are reused. */
+static void test_table_moves(void **state)
+{
+	(void)state;
+	void *st = fresh();
+	for (int round = 0; round < 2; round++) {
+		for (uint8_t i = 0; i < 9; i++) {
+			uint8_t q[] = {
+			    0x41, 0x01, 0x10, i, (uint8_t)(0x80 + i), 0xb2, 'p', (uint8_t)('0' + i)};
+			assert_int_equal(FEED(st, C, q, 1000 + i), IW_OK);
+		}
+		for (int i = 8; i >= 0; i--) {
+			uint8_t r[] = {0x61, 0x45, 0x10, (uint8_t)i, (uint8_t)(0x80 + i)};
+			n_evs = 0;
+			assert_int_equal(FEED(st, S, r, 2000), IW_OK);
+			assert_int_equal(n_evs, 1);
+			assert_true(evs[0].matched);
+			char want[4] = {'/', 'p', (char)('0' + i), 0};
+			assert_string_equal(evs[0].req_uri, want);
+			assert_int_equal(evs[0].rtt_us, 2000 - (1000 + (uint64_t)i));
+		}
+		/* all answered: a response to any of them again matches nothing */
+		uint8_t again[] = {0x61, 0x45, 0x10, 2, 0x82};
+		n_evs = 0;
+		FEED(st, S, again, 3000);
+		assert_false(evs[0].matched);
+	}
+	iw_parser_coap.state_free(st);
+}
+
 /* Every prefix of every sample, flush against an unreadable page: no over-read. */
 static void test_prefixes_guard(void **state)
 {
@@ -604,7 +636,8 @@ int main(void)
 	    cmocka_unit_test(test_separate),        cmocka_unit_test(test_observe),
 	    cmocka_unit_test(test_block2),          cmocka_unit_test(test_lwm2m),
 	    cmocka_unit_test(test_malformed),       cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_eviction),        cmocka_unit_test(test_prefixes_guard),
+	    cmocka_unit_test(test_eviction),        cmocka_unit_test(test_table_moves),
+	    cmocka_unit_test(test_prefixes_guard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
