@@ -120,6 +120,20 @@ static void table_del(struct table *t, struct node *n)
 
 /* What op_seen reads on every call comes first, in the record's first two cache lines
  * (the sensor prefetches those); the strings and addresses follow. */
+/* The fields of a device's Redis hash that changed since the last push: only those
+ * travel (with last_seen), but for a new hash, the daily TTL refresh and a resync. */
+enum {
+	D_IP = 1 << 0,
+	D_CLIENT_ID = 1 << 1,
+	D_CERT_CN = 1 << 2,
+	D_CERT_FP = 1 << 3,
+	D_NOT_AFTER = 1 << 4,
+	D_REGION = 1 << 5,
+	D_PROTOS = 1 << 6,
+	D_OPENS = 1 << 7,
+	D_ALL = (1 << 8) - 1,
+};
+
 struct dev {
 	struct node n;          /* key: the device id, in id[] when it fits, else after the record */
 	char id[DEV_ID_INLINE]; /* in the line the lookup reads anyway: its strcmp costs no miss */
@@ -127,7 +141,7 @@ struct dev {
 	uint64_t last_us;
 	uint64_t writer_flow; /* the flow whose identity strings the record took last */
 	uint32_t protos;
-	bool dirty;                                           /* changed since the last push to Redis */
+	uint16_t dirty;                                       /* D_ fields changed since the last push */
 	bool queued;                                          /* in st->push */
 	uint32_t h_client_id, h_cert_cn, h_cert_fp, h_region; /* their hashes: compared first */
 	uint64_t first_us, synced_us, cert_not_after_us, tunnel_opens;
@@ -252,8 +266,9 @@ static bool set_str(char **slot, uint32_t *hslot, const char *v)
 	return true;
 }
 
-/* The record to Redis: every field when something changed (the TTL refreshed once a day
- * of packet time, or when force says Redis may have lost it), else last_seen alone. */
+/* The record to Redis: last_seen and the fields that changed since the last push; every
+ * field for a new hash, when its TTL is refreshed (once a day of packet time) or when
+ * force says Redis may have lost it. */
 static void dev_push(struct iw_store *st, struct dev *d, bool force)
 {
 	if (!st->redis)
@@ -269,36 +284,44 @@ static void dev_push(struct iw_store *st, struct dev *d, bool force)
 		d->synced_us = d->last_us;
 		return;
 	}
-	iw_json_fmt_time(d->first_us, first, sizeof(first));
-	f[n] = "first_seen", v[n++] = first;
+	if (expire) { /* it never changes: in the hash from the first push */
+		iw_json_fmt_time(d->first_us, first, sizeof(first));
+		f[n] = "first_seen", v[n++] = first;
+	}
 	f[n] = "last_seen", v[n++] = last;
-	if (d->ip[0])
+	unsigned m = expire ? D_ALL : d->dirty;
+	if ((m & D_IP) && d->ip[0])
 		f[n] = "ip", v[n++] = d->ip;
-	if (d->client_id)
+	if ((m & D_CLIENT_ID) && d->client_id)
 		f[n] = "client_id", v[n++] = d->client_id;
-	if (d->cert_cn)
+	if ((m & D_CERT_CN) && d->cert_cn)
 		f[n] = "cert_cn", v[n++] = d->cert_cn;
-	if (d->cert_fp)
+	if ((m & D_CERT_FP) && d->cert_fp)
 		f[n] = "cert_fp", v[n++] = d->cert_fp;
-	if (d->cert_not_after_us) {
+	if ((m & D_NOT_AFTER) && d->cert_not_after_us) {
 		iw_json_fmt_time(d->cert_not_after_us, notafter, sizeof(notafter));
 		f[n] = "cert_not_after", v[n++] = notafter;
 	}
-	if (d->region)
+	if ((m & D_REGION) && d->region)
 		f[n] = "region", v[n++] = d->region;
-	size_t off = 0;
-	protos[0] = '\0';
-	for (int k = 0; k < IW_EV__COUNT; k++)
-		if (d->protos & (1u << k))
-			off += (size_t)snprintf(protos + off, sizeof(protos) - off, "%s%s", off ? "," : "",
-			                        iw_event_kind_name((enum iw_event_kind)k));
-	f[n] = "protocols", v[n++] = protos;
-	snprintf(opens, sizeof(opens), "%llu", (unsigned long long)d->tunnel_opens);
-	f[n] = "tunnel_opens", v[n++] = opens;
+	if (m & D_PROTOS) {
+		size_t off = 0;
+		protos[0] = '\0';
+		for (int k = 0; k < IW_EV__COUNT; k++)
+			if (d->protos & (1u << k))
+				off += (size_t)snprintf(protos + off, sizeof(protos) - off, "%s%s",
+				                        off ? "," : "",
+				                        iw_event_kind_name((enum iw_event_kind)k));
+		f[n] = "protocols", v[n++] = protos;
+	}
+	if (m & D_OPENS) {
+		snprintf(opens, sizeof(opens), "%llu", (unsigned long long)d->tunnel_opens);
+		f[n] = "tunnel_opens", v[n++] = opens;
+	}
 	iw_redis_device(st->redis, d->n.key, f, v, n, expire);
 	if (expire)
 		d->expired_us = d->last_us ? d->last_us : 1;
-	d->dirty = false;
+	d->dirty = 0;
 	d->synced_us = d->last_us;
 }
 
@@ -363,7 +386,7 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		memcpy(d->n.key, s->dev->id, idlen + 1);
 		d->n.hash = h;
 		d->first_us = s->ts_us;
-		d->dirty = true;
+		d->dirty = D_ALL;
 		table_add(&st->devs, &d->n);
 		LIST_APPEND(&st->dev_lru, d);
 	} else if (s->ts_us >= d->last_us + 1000000 || s->ts_us < d->last_us) {
@@ -377,7 +400,7 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		size_t n = strnlen(s->dev->ip, sizeof(d->ip) - 1);
 		memcpy(d->ip, s->dev->ip, n);
 		d->ip[n] = '\0';
-		d->dirty = true;
+		d->dirty |= D_IP;
 		/* to the front of the list of addresses, the oldest dropped when it is full */
 		unsigned k = 0;
 		while (k < d->n_addrs && strcmp(d->addrs[k], d->ip))
@@ -390,23 +413,27 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 		memcpy(d->addrs[0], d->ip, sizeof(d->ip));
 	}
 	if (!same) {
-		d->dirty |= set_str(&d->client_id, &d->h_client_id, s->dev->client_id);
-		d->dirty |= set_str(&d->cert_cn, &d->h_cert_cn, s->dev->cert_cn);
+		if (set_str(&d->client_id, &d->h_client_id, s->dev->client_id))
+			d->dirty |= D_CLIENT_ID;
+		if (set_str(&d->cert_cn, &d->h_cert_cn, s->dev->cert_cn))
+			d->dirty |= D_CERT_CN;
 		d->writer_flow = s->flow_id;
 	}
-	d->dirty |= set_str(&d->cert_fp, &d->h_cert_fp, s->cert_fp);
-	d->dirty |= set_str(&d->region, &d->h_region, s->region);
+	if (set_str(&d->cert_fp, &d->h_cert_fp, s->cert_fp))
+		d->dirty |= D_CERT_FP;
+	if (set_str(&d->region, &d->h_region, s->region))
+		d->dirty |= D_REGION;
 	if (s->cert_not_after_us && s->cert_not_after_us != d->cert_not_after_us) {
 		d->cert_not_after_us = s->cert_not_after_us;
-		d->dirty = true;
+		d->dirty |= D_NOT_AFTER;
 	}
 	if ((d->protos | s->proto) != d->protos) {
 		d->protos |= s->proto;
-		d->dirty = true;
+		d->dirty |= D_PROTOS;
 	}
 	if (s->tunnel_open) {
 		d->tunnel_opens++;
-		d->dirty = true;
+		d->dirty |= D_OPENS;
 	}
 	if (st->redis && (d->dirty || d->last_us - d->synced_us >= SYNC_EVERY_US))
 		push_queue(st, d);

@@ -620,6 +620,94 @@ static void test_store_upkeep(void **state)
 	assert_int_equal(stderr_take(f, err, lines, 8), 2); /* down once, back once */
 }
 
+static long long hexists(redisContext *c, const char *key, const char *field)
+{
+	redisReply *rep = redisCommand(c, "HEXISTS %s %s", key, field);
+	assert_non_null(rep);
+	assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+	long long v = rep->integer;
+	freeReplyObject(rep);
+	return v;
+}
+
+/* A device's hash gets what changed: a new hash every field; then a new region travels
+ * with last_seen alone (fields deleted behind the store's back stay deleted: they were not
+ * sent again), a new address with its ip; after Redis restarts empty, every field. */
+static void test_store_device_fields(void **state)
+{
+	struct fx *f = *state;
+	if (!have_redis())
+		skip();
+	srv_start(&f->a);
+	FILE *err = stderr_capture(f);
+	struct iw_redis_cfg rcfg = {.host = "127.0.0.1", .port = f->a.port, .prefix = "iw:", .ttl_s = TTL_S};
+	struct iw_store_cfg cfg = {.max_devices = 1000, .ttl_s = TTL_S, .redis = &rcfg};
+	struct iw_store *st = iw_store_new(&cfg);
+	struct iw_state *pub = iw_store_state(st);
+	assert_true(store_up(st, true, 2000));
+	redisContext *c = vconn(&f->a, 0);
+	assert_non_null(c);
+	const char *key = "iw:dev:cam-1";
+
+	struct iw_device dev = {.id = "cam-1", .ip = "10.0.0.1", .client_id = "cam-1"};
+	struct iw_dev_seen s = {.dev = &dev, .ts_us = T0, .proto = 1u << IW_EV_MQTT, .region = "eu-west-1"};
+	pub->ops->seen(pub, &s);
+	iw_store_drain(st, 2000);
+	assert_hget(c, key, "first_seen", "2026-01-01T00:00:00.000000Z");
+	assert_hget(c, key, "last_seen", "2026-01-01T00:00:00.000000Z");
+	assert_hget(c, key, "ip", "10.0.0.1");
+	assert_hget(c, key, "client_id", "cam-1");
+	assert_hget(c, key, "region", "eu-west-1");
+	assert_hget(c, key, "protocols", "mqtt");
+	assert_hget(c, key, "tunnel_opens", "0");
+	redisReply *rep = redisCommand(c, "HDEL %s first_seen ip client_id protocols tunnel_opens", key);
+	assert_non_null(rep);
+	assert_int_equal(rep->integer, 5);
+	freeReplyObject(rep);
+
+	s.ts_us = T0 + S;
+	s.region = "us-east-1";
+	pub->ops->seen(pub, &s);
+	iw_store_drain(st, 2000);
+	assert_hget(c, key, "region", "us-east-1");
+	assert_hget(c, key, "last_seen", "2026-01-01T00:00:01.000000Z");
+	const char *gone[] = {"first_seen", "ip", "client_id", "protocols", "tunnel_opens"};
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(hexists(c, key, gone[i]), 0);
+
+	dev.ip = "10.0.0.2";
+	s.ts_us = T0 + 2 * S;
+	s.proto = 1u << IW_EV_TLS;
+	pub->ops->seen(pub, &s);
+	iw_store_drain(st, 2000);
+	assert_hget(c, key, "ip", "10.0.0.2");
+	assert_hget(c, key, "protocols", "mqtt,tls");
+	assert_int_equal(hexists(c, key, "client_id"), 0);
+	assert_int_equal(hexists(c, key, "first_seen"), 0);
+	redisFree(c);
+
+	srv_stop(&f->a);
+	assert_false(store_up(st, false, 2000));
+	srv_start(&f->a);
+	assert_true(store_up(st, true, 5000));
+	iw_store_drain(st, 2000);
+	c = vconn(&f->a, 0);
+	assert_non_null(c);
+	assert_hget(c, key, "first_seen", "2026-01-01T00:00:00.000000Z");
+	assert_hget(c, key, "last_seen", "2026-01-01T00:00:02.000000Z");
+	assert_hget(c, key, "ip", "10.0.0.2");
+	assert_hget(c, key, "client_id", "cam-1");
+	assert_hget(c, key, "region", "us-east-1");
+	assert_hget(c, key, "protocols", "mqtt,tls");
+	assert_hget(c, key, "tunnel_opens", "0");
+	long long ttl = int_cmd(c, "TTL %s", key);
+	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	redisFree(c);
+	iw_store_free(st);
+	char lines[8][256];
+	assert_int_equal(stderr_take(f, err, lines, 8), 2); /* down once, back once */
+}
+
 static bool claim_of(const struct rec *rec, uint64_t token, bool *won)
 {
 	for (unsigned i = 0; i < rec->nclaim; i++)
@@ -992,6 +1080,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_set_count_fleet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_upkeep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_device_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_error_replies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
