@@ -1,11 +1,18 @@
 /* redis.c - the Redis mirror of device state (DESIGN §7; the contract is redis.h), one
  * non-blocking hiredis connection.
  *
- * Appends format commands into hiredis's output buffer and nothing else; iw_redis_poll
- * alone writes that buffer and reads replies, each step gated by a poll() with a zero
- * timeout, so neither ever waits for the network. Redis answers in command order, so a
- * FIFO of what each command expects (nothing, a set's count, a claim's token, a step of
+ * Appends format commands into an output buffer and nothing else; iw_redis_poll hands
+ * that buffer to the writer thread and reads replies, gated by a poll() with a zero
+ * timeout, so the caller never waits for the network. Redis answers in command order, so
+ * a FIFO of what each command expects (nothing, a set's count, a claim's token, a step of
  * the handshake) is all the bookkeeping replies need.
+ *
+ * The writer thread does nothing but send(2): on loopback the kernel does the receiving
+ * side's work in the sender's call, and that was most of what Redis cost the packet path.
+ * It owns the buffer it was handed (wbuf) and the socket for writing while it has one;
+ * the caller swaps a full output buffer for the empty one it gives back, and takes the
+ * socket away (waiting out a send in progress) before it closes the connection. Replies
+ * are read by the caller, on the same socket: the two directions are independent.
  *
  *   DOWN --retry due--> CONNECTING --SO_ERROR 0--> HANDSHAKE --AUTH, SELECT OK--> UP
  *    ^                      |                          |                          |
@@ -19,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +76,20 @@ struct iw_redis {
 	size_t qcap, qhead, qn;
 	char *fmt; /* the command being formatted (append) */
 	size_t fmt_cap;
+	char *out; /* commands appended since the last hand-over to the writer */
+	size_t out_len, out_cap;
+
+	/* the writer thread; fd, wbuf, wlen, woff, werr, busy and quit under wmu */
+	pthread_t wth;
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv; /* work for the writer, or a send finished */
+	bool wth_on;        /* the thread runs */
+	int wfd;            /* the socket it writes; -1: none */
+	char *wbuf;         /* what it was handed: wlen bytes, woff of them sent */
+	size_t wlen, woff, wcap;
+	int werr;  /* errno of a failed send, for the caller to fail on */
+	bool busy; /* in send() or poll(), outside the lock, on wfd */
+	bool quit;
 
 	struct iw_redis_stats s;
 };
@@ -118,6 +140,91 @@ static void host_line(const struct iw_redis *r, const char *what)
 	fprintf(stderr, "iotwatch: redis %s:%u: %s\n", r->host, r->port, what);
 }
 
+/* ---- the writer thread ---- */
+
+static void *writer_main(void *arg)
+{
+	struct iw_redis *r = arg;
+	pthread_mutex_lock(&r->wmu);
+	while (!r->quit) {
+		if (r->wfd < 0 || r->woff == r->wlen || r->werr) {
+			pthread_cond_wait(&r->wcv, &r->wmu);
+			continue;
+		}
+		int fd = r->wfd;
+		const char *b = r->wbuf + r->woff;
+		size_t n = r->wlen - r->woff;
+		r->busy = true;
+		pthread_mutex_unlock(&r->wmu);
+		/* MSG_NOSIGNAL: a peer gone away is an EPIPE here, never a SIGPIPE */
+		ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
+		int e = k < 0 ? errno : 0;
+		if (k < 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			poll(&pfd, 1, 20); /* short: a detach waits for it */
+		}
+		pthread_mutex_lock(&r->wmu);
+		r->busy = false;
+		if (k > 0) {
+			r->woff += (size_t)k;
+			if (r->woff == r->wlen)
+				r->woff = r->wlen = 0;
+		} else if (k < 0 && e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
+			r->werr = e;
+		}
+		pthread_cond_broadcast(&r->wcv);
+	}
+	pthread_mutex_unlock(&r->wmu);
+	return NULL;
+}
+
+static void writer_start(struct iw_redis *r)
+{
+	pthread_mutex_init(&r->wmu, NULL);
+	pthread_cond_init(&r->wcv, NULL);
+	r->wfd = -1;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&r->wth, NULL, writer_main, r) != 0) {
+		fputs("iotwatch: cannot start the Redis writer thread\n", stderr);
+		abort();
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r->wth_on = true;
+}
+
+/* Gives the writer the connection's socket. */
+static void writer_attach(struct iw_redis *r, int fd)
+{
+	pthread_mutex_lock(&r->wmu);
+	r->wfd = fd;
+	r->werr = 0;
+	r->woff = r->wlen = 0;
+	pthread_mutex_unlock(&r->wmu);
+}
+
+/* Takes the socket back, after a send in progress; what was not sent is dropped. */
+static void writer_detach(struct iw_redis *r)
+{
+	pthread_mutex_lock(&r->wmu);
+	r->wfd = -1;
+	while (r->busy)
+		pthread_cond_wait(&r->wcv, &r->wmu);
+	r->woff = r->wlen = 0;
+	r->werr = 0;
+	pthread_mutex_unlock(&r->wmu);
+}
+
+/* Bytes appended or handed over and not yet sent. */
+static size_t unsent(struct iw_redis *r)
+{
+	pthread_mutex_lock(&r->wmu);
+	size_t n = r->wlen - r->woff;
+	pthread_mutex_unlock(&r->wmu);
+	return r->out_len + n;
+}
+
 /* Ends the connection: says so once, forgets the context, answers every pending claim
  * with unanswered and schedules the next attempt. reason may point into the context. */
 static void fail(struct iw_redis *r, const char *reason)
@@ -141,9 +248,11 @@ static void fail(struct iw_redis *r, const char *reason)
 		r->down_said = true;
 	}
 	r->s.failures++;
+	writer_detach(r);
 	if (r->c)
 		redisFree(r->c);
 	r->c = NULL;
+	r->out_len = 0;
 	r->st = C_DOWN;
 	r->handshake_left = 0;
 	r->next_try_ms = iw_mono_ms() + r->backoff_ms;
@@ -205,9 +314,13 @@ static void append(struct iw_redis *r, int argc, const char **argv, const size_t
 		*o++ = '\r';
 		*o++ = '\n';
 	}
-	/* hiredis fails an append only when it cannot allocate */
-	if (redisAppendFormattedCommand(r->c, r->fmt, (size_t)(o - r->fmt)) != REDIS_OK)
-		iw_oom();
+	size_t n = (size_t)(o - r->fmt);
+	if (r->out_len + n > r->out_cap) {
+		r->out_cap = (r->out_len + n) * 2;
+		r->out = iw_realloc(r->out, r->out_cap);
+	}
+	memcpy(r->out + r->out_len, r->fmt, n);
+	r->out_len += n;
 	q_push(r, want, token, name);
 	r->s.commands++;
 }
@@ -215,7 +328,7 @@ static void append(struct iw_redis *r, int argc, const char **argv, const size_t
 /* Whether ncmd more commands may be appended now; counts them dropped when not. */
 static bool room(struct iw_redis *r, unsigned ncmd)
 {
-	if (r->st != C_UP || sdslen(r->c->obuf) > OBUF_MAX) {
+	if (r->st != C_UP || unsent(r) > OBUF_MAX) {
 		r->s.dropped += ncmd;
 		return false;
 	}
@@ -257,6 +370,7 @@ static void check_connect(struct iw_redis *r)
 	}
 	/* a peer that vanishes without a word is found by keepalive, not by waiting */
 	redisEnableKeepAlive(r->c);
+	writer_attach(r, r->c->fd);
 	r->handshake_left = 0;
 	if (r->password) {
 		const char *argv[] = {"AUTH", r->password};
@@ -318,49 +432,35 @@ static void dispatch(struct iw_redis *r, const redisReply *rep)
 	free(p.name);
 }
 
-/* hiredis writes with write(2): a peer gone away would raise SIGPIPE and end the whole
- * sensor unless something ignores it. Block it around the write and take back one that
- * the write raised, leaving the process's disposition alone. */
-static int write_guarded(redisContext *c, int *done)
-{
-	sigset_t pipe_set, old, pending;
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &pipe_set, &old);
-	sigpending(&pending);
-	bool was_pending = sigismember(&pending, SIGPIPE);
-	int rc = redisBufferWrite(c, done);
-	if (rc != REDIS_OK && !was_pending) {
-		sigpending(&pending);
-		if (sigismember(&pending, SIGPIPE)) {
-			struct timespec zero = {0, 0};
-			sigtimedwait(&pipe_set, NULL, &zero);
-		}
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
-}
-
 static bool fd_ready(int fd, short events)
 {
 	struct pollfd pfd = {.fd = fd, .events = events};
 	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (events | POLLERR | POLLHUP));
 }
 
+/* Hands what was appended to the writer when it has sent what it had; fails the
+ * connection on the error a send met. */
 static void do_write(struct iw_redis *r)
 {
-	for (int i = 0; i < IO_ROUNDS && r->c && sdslen(r->c->obuf); i++) {
-		if (!fd_ready(r->c->fd, POLLOUT))
-			return;
-		size_t before = sdslen(r->c->obuf);
-		int done = 0;
-		if (write_guarded(r->c, &done) != REDIS_OK) {
-			fail(r, r->c->errstr);
-			return;
-		}
-		if (done || sdslen(r->c->obuf) == before)
-			return;
+	if (!r->c)
+		return;
+	pthread_mutex_lock(&r->wmu);
+	int e = r->werr;
+	if (!e && r->out_len && r->wlen == 0) {
+		char *b = r->wbuf;
+		size_t cap = r->wcap;
+		r->wbuf = r->out;
+		r->wcap = r->out_cap;
+		r->wlen = r->out_len;
+		r->woff = 0;
+		r->out = b;
+		r->out_cap = cap;
+		r->out_len = 0;
+		pthread_cond_broadcast(&r->wcv);
 	}
+	pthread_mutex_unlock(&r->wmu);
+	if (e)
+		fail(r, strerror(e));
 }
 
 static void do_read(struct iw_redis *r)
@@ -400,6 +500,7 @@ struct iw_redis *iw_redis_new(const struct iw_redis_cfg *cfg, const struct iw_re
 	if (cb)
 		r->cb = *cb;
 	r->backoff_ms = BACKOFF_MIN_MS;
+	writer_start(r);
 	start_connect(r);
 	return r;
 }
@@ -408,6 +509,16 @@ void iw_redis_free(struct iw_redis *r)
 {
 	if (!r)
 		return;
+	if (r->wth_on) {
+		writer_detach(r);
+		pthread_mutex_lock(&r->wmu);
+		r->quit = true;
+		pthread_cond_broadcast(&r->wcv);
+		pthread_mutex_unlock(&r->wmu);
+		pthread_join(r->wth, NULL);
+		pthread_cond_destroy(&r->wcv);
+		pthread_mutex_destroy(&r->wmu);
+	}
 	if (r->c)
 		redisFree(r->c);
 	/* the owner is going away: pending claims get no callback */
@@ -416,6 +527,8 @@ void iw_redis_free(struct iw_redis *r)
 		free(p.name);
 	free(r->q);
 	free(r->fmt);
+	free(r->out);
+	free(r->wbuf);
 	free(r->host);
 	free(r->password);
 	free(r->prefix);
@@ -585,9 +698,10 @@ void iw_redis_drain(struct iw_redis *r, unsigned timeout_ms)
 		if (now >= end)
 			return;
 		uint64_t wait = end - now < 50 ? end - now : 50;
+		/* the writer sends; this waits for replies, briefly while it has more to hand over */
+		if (r->out_len && wait > 2)
+			wait = 2;
 		struct pollfd pfd = {.fd = r->c->fd, .events = POLLIN};
-		if (sdslen(r->c->obuf))
-			pfd.events |= POLLOUT;
 		poll(&pfd, 1, (int)wait);
 	}
 }

@@ -1,9 +1,10 @@
 /* redis.h - the Redis mirror of device state (DESIGN §7), driven by sensor/state.c.
  *
  * hiredis in non-blocking mode on one connection: commands are appended to an output
- * buffer and written, and replies read, only in iw_redis_poll, which never blocks; the
- * packet path only appends. Replies come back through the callbacks in the order the
- * commands were given.
+ * buffer, which iw_redis_poll hands to the mirror's writer thread (it only sends), and
+ * replies are read only in iw_redis_poll, which never blocks; the packet path only
+ * appends. Replies come back through the callbacks, in the caller's thread, in the order
+ * the commands were given. The writer thread runs from iw_redis_new to iw_redis_free.
  *
  * Keys (prefix from state.redis.key_prefix, each with state.redis.ttl unless said):
  *   <p>dev:<id>            hash: first_seen, last_seen (RFC 3339), ip, client_id,
