@@ -21,7 +21,7 @@ LIBS        = $(PKG_LIBS) -lm -pthread
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN      := -fsanitize=$(SANITIZE)
-OBJDIR     := $(BUILD)/san
+OBJDIR     := $(BUILD)/$(if $(findstring thread,$(SANITIZE)),tsan,san)
 else
 OBJDIR     := $(BUILD)/obj
 endif
@@ -35,7 +35,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 HDRS    := $(wildcard parsers/*.h rules/*.h exporters/*.h sensor/*.h)
 
-.PHONY: all deps demo test unit unit-plain unit-san integration bench fuzz fuzz-build lint install clean
+.PHONY: all deps demo test unit unit-plain unit-san unit-tsan integration bench fuzz fuzz-build lint install clean
 
 all: deps iotwatch
 
@@ -106,11 +106,20 @@ $(OBJDIR)/tests/%: tests/unit/%.c $(LIB)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
+# the tests of the code with threads of its own (pcapfile.c's reader, redis.c's writer)
+# under ThreadSanitizer
+TSAN_TESTS := test_pcapfile test_redis
+unit-tsan:
+	$(MAKE) SANITIZE=thread $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
+	@set -e; for t in $(TSAN_TESTS); do echo "== $(BUILD)/tsan/tests/$$t (ThreadSanitizer)"; \
+	  TSAN_OPTIONS=halt_on_error=1 $(BUILD)/tsan/tests/$$t; done
+
 test:
 	@sh scripts/deps.sh test
 	$(MAKE) iotwatch
 	$(MAKE) unit
 	$(MAKE) unit SANITIZE=address,undefined
+	$(MAKE) unit-tsan
 	$(MAKE) iotwatch-san
 	$(MAKE) integration
 
