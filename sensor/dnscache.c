@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../parsers/alloc.h"
+#include "seed.h"
 
 #define NAME_MAX_LEN 255
 #define ENTRY_SIZE   128
@@ -52,6 +53,7 @@ struct iw_dnscache {
 	/* what every call reads, in the first cache line */
 	struct slot *slots;
 	uint64_t mask; /* slots - 1, a power of two */
+	uint64_t hkey; /* the hash key (seed.h) */
 	struct entry **chunks;
 	uint32_t oldest, newest;
 	uint32_t free; /* dropped entries, reused before a new number */
@@ -99,16 +101,17 @@ static uint64_t fold(bool v6, const char *a)
 	return x ^ mix(y);
 }
 
-static uint32_t hash(unsigned fam, const void *dev, const void *addr)
+/* Keyed (seed.h): the answers, and so which pairs share a probe run, come off the wire. */
+static uint32_t hash(const struct iw_dnscache *c, unsigned fam, const void *dev, const void *addr)
 {
-	uint64_t h = mix(fold(fam & F_DEV6, dev) + ((uint64_t)fam << 32));
+	uint64_t h = mix((fold(fam & F_DEV6, dev) ^ c->hkey) + ((uint64_t)fam << 32));
 	return (uint32_t)mix(h ^ fold(fam & F_ADDR6, addr));
 }
 
-static uint32_t entry_hash(const struct entry *e)
+static uint32_t entry_hash(const struct iw_dnscache *c, const struct entry *e)
 {
 	unsigned fam = e->flags & (F_DEV6 | F_ADDR6);
-	return hash(fam, e->buf, e->buf + dev_len(fam));
+	return hash(c, fam, e->buf, e->buf + dev_len(fam));
 }
 
 static bool same_key(const struct entry *e, unsigned fam, const uint8_t *dev, const uint8_t *addr)
@@ -133,7 +136,7 @@ static uint64_t find(const struct iw_dnscache *c, uint32_t h, unsigned fam, cons
 
 static uint64_t slot_of(const struct iw_dnscache *c, uint32_t i)
 {
-	uint64_t at = entry_hash(ent(c, i)) & c->mask;
+	uint64_t at = entry_hash(c, ent(c, i)) & c->mask;
 	while (c->slots[at].ref != i + 1)
 		at = (at + 1) & c->mask;
 	return at;
@@ -318,6 +321,7 @@ struct iw_dnscache *iw_dnscache_new(uint64_t max)
 	c->slots = iw_calloc(MIN_SLOTS, sizeof(*c->slots));
 	c->mask = MIN_SLOTS - 1;
 	c->free = c->oldest = c->newest = NONE;
+	c->hkey = iw_seed();
 	return c;
 }
 
@@ -354,7 +358,7 @@ void iw_dnscache_add(struct iw_dnscache *c, int dfam, const uint8_t *dev, int af
 	if ((dfam != 4 && dfam != 6) || (afam != 4 && afam != 6) || !qname)
 		return;
 	unsigned fam = families(dfam, afam);
-	uint32_t h = hash(fam, dev, addr);
+	uint32_t h = hash(c, fam, dev, addr);
 	uint64_t at = find(c, h, fam, dev, addr);
 	uint32_t i;
 	if (at != NOT_FOUND) {
@@ -386,7 +390,7 @@ bool iw_dnscache_lookup(struct iw_dnscache *c, int dfam, const uint8_t *dev, int
 	if ((dfam != 4 && dfam != 6) || (afam != 4 && afam != 6))
 		return false;
 	unsigned fam = families(dfam, afam);
-	uint64_t at = find(c, hash(fam, dev, addr), fam, dev, addr);
+	uint64_t at = find(c, hash(c, fam, dev, addr), fam, dev, addr);
 	if (at == NOT_FOUND)
 		return false;
 	uint32_t i = c->slots[at].ref - 1;

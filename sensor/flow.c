@@ -8,6 +8,7 @@
 
 #include "../parsers/alloc.h"
 #include "flow.h"
+#include "seed.h"
 
 #define MIN_BUCKETS 4096u
 
@@ -20,6 +21,7 @@ struct iw_flow_table {
 	iw_flow_end_fn on_end;
 	void *arg;
 	uint64_t n, peak, total, evicted, next_id;
+	uint64_t hkey; /* the hash key (seed.h): which 5-tuples share a bucket is not known outside */
 };
 
 struct iw_flow_table *iw_flow_table_new(const struct iw_flow_limits *lim, const uint8_t *server_ports,
@@ -35,6 +37,7 @@ struct iw_flow_table *iw_flow_table_new(const struct iw_flow_limits *lim, const 
 	t->on_end = on_end;
 	t->arg = arg;
 	t->next_id = 1;
+	t->hkey = iw_seed();
 	return t;
 }
 
@@ -46,19 +49,19 @@ static uint64_t mix(uint64_t h)
 	return h;
 }
 
-static uint64_t addr_hash(const struct iw_addr *a)
+static uint64_t addr_hash(uint64_t key, const struct iw_addr *a)
 {
 	uint64_t x, y;
 	memcpy(&x, a->b, 8);
 	memcpy(&y, a->b + 8, 8);
-	return mix(x ^ mix(y));
+	return mix(x ^ mix(y ^ key));
 }
 
 /* The same value whichever side sent the packet. */
-static uint64_t key_hash(const struct iw_flow_key *k)
+static uint64_t key_hash(const struct iw_flow_table *t, const struct iw_flow_key *k)
 {
-	uint64_t a = addr_hash(&k->src) + k->sport;
-	uint64_t b = addr_hash(&k->dst) + k->dport;
+	uint64_t a = addr_hash(t->hkey, &k->src) + k->sport;
+	uint64_t b = addr_hash(t->hkey, &k->dst) + k->dport;
 	return mix(
 	    (a ^ b) + (a & b) * 3 +
 	    ((uint64_t)k->proto << 48 | (uint64_t)k->vlan << 32 | (uint64_t)k->vlan_inner << 16 | k->family));
@@ -111,7 +114,7 @@ static void grow(struct iw_flow_table *t)
 		struct iw_flow *f = t->bucket[i];
 		while (f) {
 			struct iw_flow *next = f->hnext;
-			uint64_t h = key_hash(&f->key) & (nb - 1);
+			uint64_t h = key_hash(t, &f->key) & (nb - 1);
 			f->hnext = b[h];
 			b[h] = f;
 			f = next;
@@ -124,7 +127,7 @@ static void grow(struct iw_flow_table *t)
 
 void iw_flow_end(struct iw_flow_table *t, struct iw_flow *f, enum iw_flow_end reason)
 {
-	uint64_t h = key_hash(&f->key) & (t->nbuckets - 1);
+	uint64_t h = key_hash(t, &f->key) & (t->nbuckets - 1);
 	for (struct iw_flow **pp = &t->bucket[h]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == f) {
 			*pp = f->hnext;
@@ -163,7 +166,7 @@ static bool sender_is_client(const struct iw_flow_table *t, const struct iw_pack
 
 uint64_t iw_flow_prefetch_bucket(struct iw_flow_table *t, const struct iw_flow_key *k)
 {
-	uint64_t h = key_hash(k);
+	uint64_t h = key_hash(t, k);
 	__builtin_prefetch(&t->bucket[h & (t->nbuckets - 1)]);
 	return h;
 }
@@ -193,7 +196,7 @@ static struct iw_flow *oldest_idle(struct iw_flow_table *t)
 
 struct iw_flow *iw_flow_lookup(struct iw_flow_table *t, const struct iw_packet *pkt, int *dir, bool *created)
 {
-	return iw_flow_lookup_hashed(t, pkt, key_hash(&pkt->key), dir, created);
+	return iw_flow_lookup_hashed(t, pkt, key_hash(t, &pkt->key), dir, created);
 }
 
 struct iw_flow *iw_flow_lookup_hashed(struct iw_flow_table *t, const struct iw_packet *pkt, uint64_t hash,

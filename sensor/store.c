@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../parsers/alloc.h"
+#include "seed.h"
 
 #define DAY_US        (86400ull * 1000000)
 #define SYNC_EVERY_US (900ull * 1000000) /* a device's last_seen reaches Redis this often */
@@ -41,12 +42,17 @@ struct table {
 	size_t mask, n;
 };
 
-static uint64_t hash_str(const char *s)
+/* FNV-1a from a keyed basis, then a full mix (murmur3's finaliser): the slot bits
+ * depend on every byte and on the key (seed.h). */
+static uint64_t hash_str(uint64_t key, const char *s)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	uint64_t h = 1469598103934665603ull ^ key;
 	for (; *s; s++)
 		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h ^ (h >> 29);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
 }
 
 static void table_init(struct table *t)
@@ -218,6 +224,7 @@ struct akey_list {
 struct iw_store {
 	struct iw_state pub; /* first: the rules' view */
 	struct iw_store_cfg cfg;
+	uint64_t hkey; /* the tables' hash key (seed.h) */
 	struct table devs, sets, members, akeys;
 	struct dev_list dev_lru; /* least recently seen first */
 	/* devices with something for Redis, pushed together at the next tick: the events
@@ -363,7 +370,7 @@ static void op_seen(struct iw_state *pub, const struct iw_dev_seen *s)
 	}
 	if (!d && (!s->dev || !s->dev->id || !*s->dev->id))
 		return;
-	uint64_t h = d ? d->n.hash : hash_str(s->dev->id);
+	uint64_t h = d ? d->n.hash : hash_str(st->hkey, s->dev->id);
 	if (!d)
 		d = (struct dev *)table_find(&st->devs, s->dev->id, h);
 	if (!d) {
@@ -500,7 +507,7 @@ static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *m
 	struct iw_store *st = (struct iw_store *)pub;
 	if (!name || !member)
 		return 0;
-	uint64_t h = hash_str(name);
+	uint64_t h = hash_str(st->hkey, name);
 	struct set *s = (struct set *)table_find(&st->sets, name, h);
 	if (!s) {
 		s = iw_calloc(1, sizeof(*s));
@@ -527,7 +534,7 @@ static uint64_t op_set_add(struct iw_state *pub, const char *name, const char *m
 	memcpy(key, name, nl);
 	key[nl] = '\x1f';
 	memcpy(key + nl + 1, member, ml + 1);
-	uint64_t mh = hash_str(key);
+	uint64_t mh = hash_str(st->hkey, key);
 	struct member *m = (struct member *)table_find(&st->members, key, mh);
 	bool again = m != NULL;
 	if (m) {
@@ -564,7 +571,7 @@ static unsigned op_set_members(struct iw_state *pub, const char *name, struct iw
 	struct iw_store *st = (struct iw_store *)pub;
 	if (!name)
 		return 0;
-	struct set *s = (struct set *)table_find(&st->sets, name, hash_str(name));
+	struct set *s = (struct set *)table_find(&st->sets, name, hash_str(st->hkey, name));
 	unsigned n = 0;
 	for (struct member *m = s ? s->head : NULL; m && n < max; m = m->next)
 		out[n++] = (struct iw_set_member){m->name, m->ts_us};
@@ -611,7 +618,7 @@ bool iw_store_alerted(const struct iw_store *st, const char *rule, const char *d
 {
 	char buf[AKEY_BUF];
 	char *k = akey_make(buf, sizeof(buf), rule, device, subject);
-	const struct akey *a = (const struct akey *)table_find(&st->akeys, k, hash_str(k));
+	const struct akey *a = (const struct akey *)table_find(&st->akeys, k, hash_str(st->hkey, k));
 	if (k != buf)
 		free(k);
 	return a && ts_us < a->until_us;
@@ -622,7 +629,7 @@ enum iw_claim iw_store_claim(struct iw_store *st, const char *rule, const char *
 {
 	char buf[AKEY_BUF];
 	char *k = akey_make(buf, sizeof(buf), rule, device, subject);
-	uint64_t h = hash_str(k);
+	uint64_t h = hash_str(st->hkey, k);
 	struct akey *a = (struct akey *)table_find(&st->akeys, k, h);
 	if (a && ts_us < a->until_us) {
 		if (k != buf)
@@ -668,7 +675,7 @@ void iw_store_on_claim(struct iw_store *st, void (*fn)(void *arg, uint64_t token
 static void cb_count(void *arg, const char *name, uint64_t n)
 {
 	struct iw_store *st = arg;
-	struct set *s = (struct set *)table_find(&st->sets, name, hash_str(name));
+	struct set *s = (struct set *)table_find(&st->sets, name, hash_str(st->hkey, name));
 	if (!s || n <= s->count || n <= s->fleet)
 		return;
 	s->fleet = n;
@@ -726,6 +733,7 @@ struct iw_store *iw_store_new(const struct iw_store_cfg *cfg)
 	struct iw_store *st = iw_calloc(1, sizeof(*st));
 	st->pub.ops = &store_ops;
 	st->cfg = *cfg;
+	st->hkey = iw_seed();
 	if (!st->cfg.max_devices)
 		st->cfg.max_devices = 1;
 	if (!st->cfg.ttl_s)
