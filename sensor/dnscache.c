@@ -203,11 +203,14 @@ static void lru_push(struct iw_dnscache *c, uint32_t i)
 	c->newest = i;
 }
 
+/* The name stored at p, or, for one on the heap, the pointer to it stored there. */
 static char *name_at(char *p, bool heap)
 {
-	if (heap)
-		memcpy(&p, p, sizeof(p));
-	return p;
+	if (!heap)
+		return p;
+	char *h;
+	memcpy(&h, p, sizeof(h));
+	return h;
 }
 
 static char *qname_of(struct entry *e)
