@@ -78,6 +78,7 @@ struct iw_redis {
 	size_t fmt_cap;
 	char *out; /* commands appended since the last hand-over to the writer */
 	size_t out_len, out_cap;
+	size_t handed; /* bytes of the last hand-over: the writer has at most that left */
 
 	/* the writer thread; fd, wbuf, wlen, woff, werr, busy and quit under wmu */
 	pthread_t wth;
@@ -216,9 +217,12 @@ static void writer_detach(struct iw_redis *r)
 	pthread_mutex_unlock(&r->wmu);
 }
 
-/* Bytes appended or handed over and not yet sent. */
+/* Bytes appended or handed over and not yet sent. The writer's part is at most what it
+ * was last handed (r->handed): only near the bound is it asked, under its lock. */
 static size_t unsent(struct iw_redis *r)
 {
+	if (r->out_len + r->handed <= OBUF_MAX)
+		return r->out_len + r->handed;
 	pthread_mutex_lock(&r->wmu);
 	size_t n = r->wlen - r->woff;
 	pthread_mutex_unlock(&r->wmu);
@@ -252,7 +256,7 @@ static void fail(struct iw_redis *r, const char *reason)
 	if (r->c)
 		redisFree(r->c);
 	r->c = NULL;
-	r->out_len = 0;
+	r->out_len = r->handed = 0;
 	r->st = C_DOWN;
 	r->handshake_left = 0;
 	r->next_try_ms = iw_mono_ms() + r->backoff_ms;
@@ -453,6 +457,7 @@ static void do_write(struct iw_redis *r)
 		r->wcap = r->out_cap;
 		r->wlen = r->out_len;
 		r->woff = 0;
+		r->handed = r->out_len;
 		r->out = b;
 		r->out_cap = cap;
 		r->out_len = 0;
