@@ -312,6 +312,14 @@ static long long int_cmd(redisContext *c, const char *fmt, const char *key)
 	return v;
 }
 
+/* The key's TTL is in (above, upto]: set, and not long before the check. */
+static void assert_ttl(redisContext *c, const char *key, long long above, long long upto)
+{
+	long long ttl = int_cmd(c, "TTL %s", key);
+	if (ttl <= above || ttl > upto)
+		fail_msg("TTL of %s is %lld, not in (%lld, %lld]", key, ttl, above, upto);
+}
+
 static void assert_hget(redisContext *c, const char *key, const char *field, const char *want)
 {
 	redisReply *rep = redisCommand(c, "HGET %s %s", key, field);
@@ -392,8 +400,7 @@ static void test_device(void **state)
 	assert_hget(c, key, "ip", "10.0.0.7");
 	assert_hget(c, key, "client_id", "client 7\r\n*1");
 	assert_hget(c, key, "region", "eu-west-1");
-	long long ttl = int_cmd(c, "TTL %s", key);
-	assert_true(ttl > TTL_S - 10 && ttl <= TTL_S);
+	assert_ttl(c, key, TTL_S - 10, TTL_S);
 	assert_int_equal(int_cmd(c, "EXISTS %s", "iw:dev:no-fields"), 0);
 
 	/* an update overwrites one field and keeps the others */
@@ -405,8 +412,7 @@ static void test_device(void **state)
 	assert_int_equal(stats(r).commands, cmds + 1);
 	assert_hget(c, key, "ip", "10.0.0.8");
 	assert_hget(c, key, "region", "eu-west-1");
-	ttl = int_cmd(c, "TTL %s", key);
-	assert_true(ttl > TTL_S - 10 && ttl <= TTL_S);
+	assert_ttl(c, key, TTL_S - 10, TTL_S);
 	redisFree(c);
 	iw_redis_free(r);
 }
@@ -456,10 +462,8 @@ static void test_set_count_fleet(void **state)
 	assert_non_null(c);
 	assert_int_equal(int_cmd(c, "SCARD %s", "iw:certexp:2026-12-15"), 3);
 	assert_int_equal(int_cmd(c, "SISMEMBER iw:certexp:2026-12-15 %s", "dev 3"), 1);
-	long long ttl = int_cmd(c, "TTL %s", "iw:certexp:2026-12-15");
-	assert_true(ttl > TTL_S - 10 && ttl <= TTL_S);
-	ttl = int_cmd(c, "TTL %s", "iw:user:alice:clients");
-	assert_true(ttl > 110 && ttl <= 120);
+	assert_ttl(c, "iw:certexp:2026-12-15", TTL_S - 10, TTL_S);
+	assert_ttl(c, "iw:user:alice:clients", 110, 120);
 	redisFree(c);
 
 	struct iw_redis_stats st = stats(a);
@@ -508,8 +512,7 @@ static void test_window(void **state)
 	assert_string_equal(rep->element[4]->str, "m4");
 	assert_int_equal(strtoull(rep->element[5]->str, NULL, 10), T0 + 15 * S);
 	freeReplyObject(rep);
-	long long ttl = int_cmd(c, "TTL %s", "iw:dev:cam-1:tunnels");
-	assert_true(ttl > 50 && ttl <= 60);
+	assert_ttl(c, "iw:dev:cam-1:tunnels", 50, 60);
 
 	/* a re-added member takes the new score; a jump past the window empties the rest */
 	iw_redis_set_add(r, name, "m3", T0 + 40 * S, w, 60, IW_REDIS_TRIM | IW_REDIS_EXPIRE);
@@ -550,6 +553,41 @@ static void reset_stats(redisContext *c)
 	freeReplyObject(rep);
 }
 
+/* A store (sensor/store.c) on a server started for it, up; stderr captured until
+ * store_done. */
+static struct iw_store *store_started(struct fx *f, FILE **err)
+{
+	srv_start(&f->a);
+	*err = stderr_capture(f);
+	struct iw_redis_cfg rcfg = {.host = "127.0.0.1", .port = f->a.port, .prefix = "iw:", .ttl_s = TTL_S};
+	struct iw_store_cfg cfg = {.max_devices = 1000, .ttl_s = TTL_S, .redis = &rcfg};
+	struct iw_store *st = iw_store_new(&cfg);
+	assert_true(store_up(st, true, 2000));
+	return st;
+}
+
+/* Redis restarted empty under the store: down seen, up again, the store's resync drained.
+ * Returns a connection to look at what it pushed. */
+static redisContext *store_restarted(struct fx *f, struct iw_store *st)
+{
+	srv_stop(&f->a);
+	assert_false(store_up(st, false, 2000));
+	srv_start(&f->a);
+	assert_true(store_up(st, true, 5000));
+	iw_store_drain(st, 2000);
+	redisContext *c = vconn(&f->a, 0);
+	assert_non_null(c);
+	return c;
+}
+
+/* Frees the store; it said on stderr that Redis went down once and came back once. */
+static void store_done(struct fx *f, struct iw_store *st, FILE *err)
+{
+	iw_store_free(st);
+	char lines[8][256];
+	assert_int_equal(stderr_take(f, err, lines, 8), 2);
+}
+
 /* A store on Redis (sensor/store.c) sends a set's upkeep only when due: a window's trim a
  * quarter window after the last one, the TTL an eighth of it after the last one; the
  * counts stay exact; after Redis restarts, every key gets its TTL again. */
@@ -558,13 +596,9 @@ static void test_store_upkeep(void **state)
 	struct fx *f = *state;
 	if (!have_redis())
 		skip();
-	srv_start(&f->a);
-	FILE *err = stderr_capture(f);
-	struct iw_redis_cfg rcfg = {.host = "127.0.0.1", .port = f->a.port, .prefix = "iw:", .ttl_s = TTL_S};
-	struct iw_store_cfg cfg = {.max_devices = 1000, .ttl_s = TTL_S, .redis = &rcfg};
-	struct iw_store *st = iw_store_new(&cfg);
+	FILE *err;
+	struct iw_store *st = store_started(f, &err);
 	struct iw_state *pub = iw_store_state(st);
-	assert_true(store_up(st, true, 2000));
 	redisContext *c = vconn(&f->a, 0);
 	assert_non_null(c);
 	reset_stats(c);
@@ -596,28 +630,17 @@ static void test_store_upkeep(void **state)
 	assert_non_null(rep);
 	assert_int_equal(rep->integer, 61);
 	freeReplyObject(rep);
-	long long ttl = int_cmd(c, "TTL %s", "iw:fail");
-	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	assert_ttl(c, "iw:fail", TTL_S - 60, TTL_S);
 	assert_int_equal(int_cmd(c, "SCARD %s", "iw:certexp:2026-12-15"), 11);
 	redisFree(c);
 
 	/* Redis restarted empty: the store pushes its state again, every key with its TTL */
-	srv_stop(&f->a);
-	assert_false(store_up(st, false, 2000));
-	srv_start(&f->a);
-	assert_true(store_up(st, true, 5000));
-	iw_store_drain(st, 2000);
-	c = vconn(&f->a, 0);
-	assert_non_null(c);
+	c = store_restarted(f, st);
 	assert_int_equal(int_cmd(c, "ZCARD %s", "iw:fail"), 61); /* what memory keeps of the window */
-	ttl = int_cmd(c, "TTL %s", "iw:fail");
-	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
-	ttl = int_cmd(c, "TTL %s", "iw:certexp:2026-12-15");
-	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	assert_ttl(c, "iw:fail", TTL_S - 60, TTL_S);
+	assert_ttl(c, "iw:certexp:2026-12-15", TTL_S - 60, TTL_S);
 	redisFree(c);
-	iw_store_free(st);
-	char lines[8][256];
-	assert_int_equal(stderr_take(f, err, lines, 8), 2); /* down once, back once */
+	store_done(f, st, err);
 }
 
 static long long hexists(redisContext *c, const char *key, const char *field)
@@ -638,13 +661,9 @@ static void test_store_device_fields(void **state)
 	struct fx *f = *state;
 	if (!have_redis())
 		skip();
-	srv_start(&f->a);
-	FILE *err = stderr_capture(f);
-	struct iw_redis_cfg rcfg = {.host = "127.0.0.1", .port = f->a.port, .prefix = "iw:", .ttl_s = TTL_S};
-	struct iw_store_cfg cfg = {.max_devices = 1000, .ttl_s = TTL_S, .redis = &rcfg};
-	struct iw_store *st = iw_store_new(&cfg);
+	FILE *err;
+	struct iw_store *st = store_started(f, &err);
 	struct iw_state *pub = iw_store_state(st);
-	assert_true(store_up(st, true, 2000));
 	redisContext *c = vconn(&f->a, 0);
 	assert_non_null(c);
 	const char *key = "iw:dev:cam-1";
@@ -686,13 +705,7 @@ static void test_store_device_fields(void **state)
 	assert_int_equal(hexists(c, key, "first_seen"), 0);
 	redisFree(c);
 
-	srv_stop(&f->a);
-	assert_false(store_up(st, false, 2000));
-	srv_start(&f->a);
-	assert_true(store_up(st, true, 5000));
-	iw_store_drain(st, 2000);
-	c = vconn(&f->a, 0);
-	assert_non_null(c);
+	c = store_restarted(f, st);
 	assert_hget(c, key, "first_seen", "2026-01-01T00:00:00.000000Z");
 	assert_hget(c, key, "last_seen", "2026-01-01T00:00:02.000000Z");
 	assert_hget(c, key, "ip", "10.0.0.2");
@@ -700,12 +713,9 @@ static void test_store_device_fields(void **state)
 	assert_hget(c, key, "region", "us-east-1");
 	assert_hget(c, key, "protocols", "mqtt,tls");
 	assert_hget(c, key, "tunnel_opens", "0");
-	long long ttl = int_cmd(c, "TTL %s", key);
-	assert_true(ttl > TTL_S - 60 && ttl <= TTL_S);
+	assert_ttl(c, key, TTL_S - 60, TTL_S);
 	redisFree(c);
-	iw_store_free(st);
-	char lines[8][256];
-	assert_int_equal(stderr_take(f, err, lines, 8), 2); /* down once, back once */
+	store_done(f, st, err);
 }
 
 static bool claim_of(const struct rec *rec, uint64_t token, bool *won)
@@ -758,10 +768,8 @@ static void test_claim(void **state)
 	assert_int_equal(rep->type, REDIS_REPLY_STRING);
 	assert_string_equal(rep->str, "1");
 	freeReplyObject(rep);
-	long long ttl = int_cmd(c, "TTL %s", key);
-	assert_true(ttl > 86400 - 10 && ttl <= 86400); /* no TTL given: one day */
-	ttl = int_cmd(c, "TTL %s", "iw:alerted:tls.cert_expiring:other");
-	assert_true(ttl > 590 && ttl <= 600);
+	assert_ttl(c, key, 86400 - 10, 86400); /* no TTL given: one day */
+	assert_ttl(c, "iw:alerted:tls.cert_expiring:other", 590, 600);
 	redisFree(c);
 	iw_redis_free(a);
 	iw_redis_free(b);
